@@ -1,0 +1,1 @@
+"""Building Kubernetes: version stamps, the Go toolchain, the go build plan and its execution."""

@@ -1,0 +1,58 @@
+"""Generated files a target needs but the tree doesn't commit (v1.20–1.23's openapi file)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from workspace.tree import KubeTree
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A generated Go file, the package it belongs to, and the make target that writes it."""
+
+    path: str
+    package_rel: str
+    make_target: str
+
+
+KNOWN = (
+    Generated("pkg/generated/openapi/zz_generated.openapi.go", "pkg/generated/openapi", "gen_openapi"),
+    Generated("test/e2e/generated/bindata.go", "test/e2e/generated", "gen_bindata"),
+)
+
+
+def make_targets(tree: KubeTree) -> set[str]:
+    """Targets the tree's Makefiles declare (rule heads, including `a b:` lists)."""
+    names: set[str] = set()
+    for rel in ("Makefile", "Makefile.generated_files", "build/root/Makefile",
+                "build/root/Makefile.generated_files"):
+        text = tree.read(rel) or ""
+        for m in re.finditer(r"^([A-Za-z0-9_. -]+?)\s*:(?!=)", text, re.M):
+            names.update(m.group(1).split())
+    return names
+
+
+def missing(tree: KubeTree) -> list[Generated]:
+    """Generated files absent from the tree whose package exists and whose make target the tree has."""
+    targets = None
+    out = []
+    for gen in KNOWN:
+        if (tree.root / gen.path).exists() or not (tree.root / gen.package_rel).is_dir():
+            continue
+        targets = make_targets(tree) if targets is None else targets
+        if gen.make_target in targets:
+            out.append(gen)
+    return out
+
+
+def needed(candidates: list[Generated], deps: set[str], module_mode: bool) -> list[Generated]:
+    """The candidates whose package is among ``deps`` (import paths from `go list -deps`)."""
+    prefix = "" if module_mode else "k8s.io/kubernetes/"
+    wanted = []
+    for gen in candidates:
+        names = {f"k8s.io/kubernetes/{gen.package_rel}", f"{prefix}{gen.package_rel}"}
+        if names & deps:
+            wanted.append(gen)
+    return wanted

@@ -1,0 +1,94 @@
+"""Orchestration for `inv build` and `inv demo`: gather facts, plan, execute, report."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Mapping
+
+from build.golang import check_minimum, find_go
+from build.plan import BuildOptions, BuildPlan, plan_build
+from build.runner import Built, execute
+from build.targets import resolve_targets
+from build.version import compute
+from common.cli import info
+from common.errors import KBError, UsageError
+from workspace.layout import ensure_workspace, plan_layout
+from workspace.tree import KubeTree, load_tree
+
+
+def make_plan(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: bool,
+              environ: Mapping[str, str]):
+    """Everything decided before anything runs: toolchain, layout, stamp, targets, commands."""
+    targets = resolve_targets(tree, whats)
+    toolchain = find_go(environ)
+    check_minimum(toolchain, tree.minimum_go)
+    layout = plan_layout(tree, environ)
+    stamp = compute(tree.root, environ)
+    plan = plan_build(tree, layout, stamp, targets, BuildOptions(tuple(platforms), debug), environ,
+                      toolchain.host_platform, staging_name=f".partial-{os.getpid()}")
+    return toolchain, layout, plan
+
+
+def report(built: list[Built], root: Path) -> None:
+    for b in built:
+        rel = b.path.relative_to(root) if b.path.is_relative_to(root) else b.path
+        print(f"{rel}  {b.size / 1048576:.1f} MiB  sha256:{b.sha256}")
+
+
+def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: bool = False,
+               dry_run: bool = False, environ: Mapping[str, str]) -> list[Built]:
+    """`inv build`: plan, then (unless dry run) execute and print one line per binary."""
+    if not whats:
+        raise UsageError("nothing to build: give --what=cmd/NAME (repeatable)",
+                         hint="e.g. inv build --what=cmd/kube-apiserver --what=cmd/kubectl")
+    toolchain, layout, plan = make_plan(tree, whats, platforms, debug=debug, environ=environ)
+    info(f"{tree.root}: {tree.era.value} era, {toolchain.version}, version {plan.version.version or '(none)'}"
+         f" ({plan.version.tree_state or 'no git'})")
+    for note in plan.notes:
+        info(note)
+    if dry_run:
+        for cmd in plan.commands:
+            print(cmd.shell().replace(" go ", f" {toolchain.go} ", 1))
+        return []
+    start = time.monotonic()
+    built = execute(tree, layout, plan, toolchain, environ, info)
+    report(built, tree.root)
+    info(f"built {len(built)} binaries in {time.monotonic() - start:.1f}s")
+    return built
+
+
+def run_demo(base: Path, era: str, what: str, environ: Mapping[str, str]) -> Path:
+    """Materialise the sample tree as a tagged git repository, then workspace → version → build → --version."""
+    from workspace.sample import ERAS, materialize
+    from workspace.source import init_repo
+
+    if era not in ERAS:
+        raise UsageError(f"--era {era!r}: choose one of {', '.join(ERAS)}")
+    dest = base / era
+    if dest.exists():
+        if "_output" not in dest.resolve().parts:
+            raise KBError(f"refusing to remove {dest}: not under _output")
+        shutil.rmtree(dest)
+    base.mkdir(parents=True, exist_ok=True)
+    materialize(dest, era)
+    commit = init_repo(dest, "v1.20.2", "sample tree for inv demo")
+    info(f"sample tree ({era} era) at {dest}, commit {commit[:12]} tagged v1.20.2")
+    tree = load_tree(dest)
+    layout = plan_layout(tree, environ)
+    ensure_workspace(layout)
+    stamp = compute(tree.root, environ)
+    print("\n".join(stamp.shell_lines()))
+    built = build_tree(tree, [what], [], environ=environ)
+    host = next((b for b in built if b.path.parent.name and b.path.exists()), None)
+    if host is None:
+        raise KBError("the demo built nothing")
+    out = subprocess.run([str(host.path), "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    print(f"$ {host.path.relative_to(base.parent.parent) if host.path.is_relative_to(base.parent.parent) else host.path} --version")
+    print(out.stdout.strip() or out.stderr.strip())
+    if out.returncode != 0:
+        raise KBError(f"{host.path} --version failed (exit {out.returncode})")
+    return host.path

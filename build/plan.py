@@ -1,0 +1,242 @@
+"""The go build plan: exactly which ``go`` commands, with which flags and environment.
+
+Pure: given the tree's facts, the version stamp, the host platform and the
+user's environment, return plain data. ``build.runner`` executes it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from build.targets import Target
+from build.version import VersionInfo
+from common.errors import UsageError
+from workspace.layout import Layout
+from workspace.tree import GO_PACKAGE, Era, KubeTree
+
+# kube::golang::set_platform_envs: cgo cross compilers used from a linux/amd64 host.
+CROSS_CC = {
+    "linux/arm": ("KUBE_LINUX_ARM_CC", "arm-linux-gnueabihf-gcc"),
+    "linux/arm64": ("KUBE_LINUX_ARM64_CC", "aarch64-linux-gnu-gcc"),
+    "linux/ppc64le": ("KUBE_LINUX_PPC64LE_CC", "powerpc64le-linux-gnu-gcc"),
+    "linux/s390x": ("KUBE_LINUX_S390X_CC", "s390x-linux-gnu-gcc"),
+}
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9]+$")
+BUILD_TAGS = "selinux,notest"
+
+
+@dataclass(frozen=True)
+class FlagStyle:
+    """How the tree's build_binaries spells its flags (read from golang.sh)."""
+
+    all_prefix: bool = False       # gcflags/asmflags as "all=..." (newer trees)
+    go_trimpath: bool = False      # `go build -trimpath` (newer trees)
+    installsuffix: bool = True     # `-installsuffix static` for static binaries (older trees)
+
+    @classmethod
+    def from_tree(cls, tree: KubeTree) -> "FlagStyle":
+        text = tree.golang_sh
+        if "build_binaries" not in text:
+            # No build function to read: the era's usual spelling.
+            era = tree.era
+            return cls(all_prefix=era.module_mode, go_trimpath=era is Era.WORKSPACE, installsuffix=True)
+        return cls(
+            all_prefix=bool(re.search(r"all=-trimpath|gcflags[^\n]*\"all=", text)),
+            go_trimpath=bool(re.search(r"(?<![=\w])-trimpath(?![=\w])", text)),
+            installsuffix="-installsuffix static" in text,
+        )
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the user asked for, beyond the targets."""
+
+    platforms: tuple[str, ...] = ()
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class GoCommand:
+    """One ``go build`` (or ``go test -c``) invocation and the binaries it produces."""
+
+    platform: str
+    argv: tuple[str, ...]            # argv[0] is "go": the runner puts the real path there
+    env: dict[str, str | None]       # overlay on the caller's environment (None = unset)
+    cwd: Path
+    outdir: Path                     # final directory of the outputs
+    staging: Path                    # where go writes them first (renamed into outdir after)
+    targets: tuple[Target, ...]
+    static: bool
+
+    def outputs(self) -> list[tuple[Path, Path]]:
+        """(where go writes it, where it ends up) for each binary."""
+        suffix = ".exe" if self.platform.startswith("windows/") and self.argv[1] != "test" else ""
+        names = [f"{t.name}{suffix}" for t in self.targets]
+        return [(self.staging / n, self.outdir / n) for n in names]
+
+    def shell(self) -> str:
+        """A copy-pasteable rendering, for --dry-run and logs."""
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()) if v is not None)
+        return f"(cd {shlex.quote(str(self.cwd))} && {env} {shlex.join(self.argv)})"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    commands: tuple[GoCommand, ...]
+    platforms: tuple[str, ...]
+    host_platform: str
+    version: VersionInfo
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def version_packages(tree: KubeTree) -> list[str]:
+    """The packages whose variables version.sh stamps with -X, read from the tree itself."""
+    text = tree.read("hack/lib/version.sh") or ""
+    found: dict[str, None] = {}
+    for m in re.finditer(r"-X\s+[\"']?((?:\$\{?KUBE_GO_PACKAGE\}?|[\w.-]+)/[\w./-]+?)\.(?:\$\{?key\}?|git[A-Z]\w*|buildDate)\b", text):
+        found.setdefault(m.group(1).replace("${KUBE_GO_PACKAGE}", GO_PACKAGE).replace("$KUBE_GO_PACKAGE", GO_PACKAGE), None)
+    if found:
+        return list(found)
+    # No version.sh to read: the era's usual set (a -X on a missing symbol is ignored).
+    vendored = [f"{GO_PACKAGE}/vendor/k8s.io/client-go/pkg/version", f"{GO_PACKAGE}/vendor/k8s.io/component-base/version"]
+    plain = ["k8s.io/client-go/pkg/version", "k8s.io/component-base/version"]
+    if tree.era in (Era.GODEPS, Era.GOPATH):
+        return [f"{GO_PACKAGE}/pkg/version", *vendored]
+    return plain
+
+
+def version_ldflags(packages: list[str], version: VersionInfo) -> list[str]:
+    """``-X 'pkg.key=value'`` items, in version.sh's order."""
+    return [f"-X '{pkg}.{key}={value}'" for key, value in version.ldflag_values() for pkg in packages]
+
+
+def is_static(target: Target, statics: tuple[str, ...], environ: Mapping[str, str]) -> bool:
+    """kube::golang::is_statically_linked_library, with the two override lists."""
+    cgo_overrides = environ.get("KUBE_CGO_OVERRIDES", "").split()
+    static_overrides = environ.get("KUBE_STATIC_OVERRIDES", "").split()
+    if target.name in cgo_overrides:
+        return False
+    return target.name in statics or target.name in static_overrides
+
+
+def resolve_platforms(tree: KubeTree, requested: tuple[str, ...], environ: Mapping[str, str],
+                      host: str) -> tuple[str, ...]:
+    """--platform, else KUBE_BUILD_PLATFORMS, else KUBE_FASTBUILD=true → linux/amd64, else the host."""
+    platforms = list(requested) or environ.get("KUBE_BUILD_PLATFORMS", "").split()
+    if not platforms and environ.get("KUBE_FASTBUILD") == "true":
+        platforms = ["linux/amd64"]
+    if not platforms:
+        platforms = [host]
+    supported = tree.supported_platforms
+    for p in platforms:
+        if not _PLATFORM.match(p):
+            raise UsageError(f"platform {p!r}: expected os/arch, e.g. linux/arm64")
+        if supported and p not in supported:
+            raise UsageError(f"platform {p!r} is not one this tree supports",
+                             hint="supported: " + " ".join(supported))
+    return tuple(dict.fromkeys(platforms))
+
+
+def platform_env(platform: str, host: str, environ: Mapping[str, str]) -> dict[str, str | None]:
+    """kube::golang::set_platform_envs."""
+    goos, goarch = platform.split("/")
+    env: dict[str, str | None] = {"GOOS": goos, "GOARCH": goarch}
+    if host == "linux/amd64" and platform in CROSS_CC:
+        var, default = CROSS_CC[platform]
+        env["CGO_ENABLED"] = "1"
+        env["CC"] = environ.get(var) or default
+    return env
+
+
+def tags_from_goflags(goflags: str) -> list[str]:
+    """Tags given in GOFLAGS (-tags=a,b), which build_binaries adds to its own."""
+    tags: list[str] = []
+    for word in goflags.split():
+        if word.startswith("-tags=") or word.startswith("--tags="):
+            tags += [t for t in re.split(r"[, ]", word.split("=", 1)[1]) if t]
+    return tags
+
+
+def compile_flags(style: FlagStyle, root: str, workdir: str, version_ld: str,
+                  environ: Mapping[str, str], debug: bool) -> list[str]:
+    """-trimpath/-gcflags/-asmflags/-ldflags as the tree's build_binaries spells them."""
+    user_gc = environ.get("GOGCFLAGS", "")
+    user_ld = environ.get("GOLDFLAGS")
+    flags: list[str] = []
+    if not style.all_prefix:
+        # v1.20-style: GOLDFLAGS defaults to "-s -w -buildid=", trimpath of KUBE_ROOT, no all=.
+        ld_base = user_ld if user_ld is not None else ("-buildid=" if debug else "-s -w -buildid=")
+        gc = f"{user_gc} -trimpath={root}".strip()
+        if debug:
+            gc = f"all=-N -l {gc}"
+        flags += ["-gcflags", gc, "-asmflags", f"-trimpath={root}"]
+        flags += ["-ldflags", f"{ld_base} {version_ld}".strip()]
+        return flags
+    ld = f"all={version_ld} {user_ld or ''}".strip() + ("" if debug else " -s -w")
+    if style.go_trimpath:
+        # Workspace era: go's own -trimpath, no asmflags.
+        if not debug:
+            flags.append("-trimpath")
+        gc = f"{user_gc} all=-N -l".strip() if debug else user_gc
+        if gc:
+            flags += ["-gcflags", gc]
+    else:
+        # Middle era: trim the directory the build runs in (the GOPATH link).
+        if debug:
+            flags += ["-gcflags", f"{user_gc} all=-N -l".strip()]
+        else:
+            flags += ["-gcflags", f"all=-trimpath={workdir} {user_gc}".strip(),
+                      "-asmflags", f"all=-trimpath={workdir}"]
+    flags += ["-ldflags", ld]
+    return flags
+
+
+def plan_build(tree: KubeTree, layout: Layout, version: VersionInfo, targets: list[Target],
+               options: BuildOptions, environ: Mapping[str, str], host: str,
+               staging_name: str = ".partial") -> BuildPlan:
+    """Every go command needed for ``targets`` on each platform, as kube::golang::build_binaries runs them."""
+    if not targets:
+        raise UsageError("nothing to build: give --what=cmd/NAME (repeatable)")
+    style = FlagStyle.from_tree(tree)
+    platforms = resolve_platforms(tree, options.platforms, environ, host)
+    debug = options.debug or environ.get("DBG") == "1"
+    module_mode = tree.era.module_mode
+    root = str(tree.root)
+
+    goflags_env = environ.get("GOFLAGS", "")
+    version_ld = " ".join(version_ldflags(version_packages(tree), version))
+    tags = ",".join(dict.fromkeys([*BUILD_TAGS.split(","), *tags_from_goflags(goflags_env)]))
+    common = [*compile_flags(style, root, str(layout.workdir), version_ld, environ, debug), "-tags", tags]
+    notes = []
+    if debug:
+        notes.append("debug build: optimisations and inlining off (-N -l), symbols kept")
+    suffix = (["-installsuffix", "static"] if not style.all_prefix else ["-installsuffix=static"]) \
+        if style.installsuffix else []
+
+    commands: list[GoCommand] = []
+    for platform in platforms:
+        penv = {**layout.env, **platform_env(platform, host, environ)}
+        outdir = layout.bin_dir(platform)
+        staging = outdir / staging_name
+        statics = [t for t in targets if not t.is_test and is_static(t, tree.static_binaries, environ)]
+        dynamics = [t for t in targets if not t.is_test and t not in statics]
+        for group, static in ((statics, True), (dynamics, False)):
+            if not group:
+                continue
+            argv = ["go", "build"]
+            if static:
+                argv += suffix
+            argv += [*common, "-o", f"{staging}/", *(t.package(module_mode) for t in group)]
+            env = dict(penv)
+            if static:
+                env["CGO_ENABLED"] = "0"
+            commands.append(GoCommand(platform, tuple(argv), env, layout.workdir, outdir, staging, tuple(group), static))
+        for t in (t for t in targets if t.is_test):
+            # New Go's vet rejects old trees' tests (see the reference): -vet=off, as release builds pass.
+            argv = ["go", "test", "-c", "-vet=off", *common, "-o", str(staging / t.name), t.package(module_mode)]
+            commands.append(GoCommand(platform, tuple(argv), dict(penv), layout.workdir, outdir, staging, (t,), False))
+    return BuildPlan(tuple(commands), platforms, host, version, tuple(notes))

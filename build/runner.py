@@ -1,0 +1,154 @@
+"""Executing a build plan against the real go toolchain: the thin side-effect layer."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from build import codegen
+from build.golang import GoToolchain
+from build.plan import BuildPlan, GoCommand
+from common.errors import CommandFailed, ToolError
+from common.proc import merged_env, prepend_path, run
+from workspace.layout import Layout, ensure_workspace
+from workspace.tree import KubeTree
+
+
+@dataclass(frozen=True)
+class Built:
+    """A binary in place, with what the build report shows."""
+
+    platform: str
+    path: Path
+    size: int
+    sha256: str
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def command_env(command_overlay: Mapping[str, str | None], toolchain: GoToolchain,
+                environ: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment, the command's overlay, and go's bin dir first on PATH."""
+    env = merged_env(environ, command_overlay)
+    env.pop("GOBIN", None)  # Kubernetes unsets it: binaries go where we say
+    prepend_path(env, toolchain.bin_dir)
+    return env
+
+
+def generate_missing(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, environ: Mapping[str, str],
+                     say: Callable[[str], None]) -> list[str]:
+    """Run the tree's own make target for each generated file a target needs and lacks."""
+    candidates = codegen.missing(tree)
+    if not candidates or not plan.commands:
+        return []
+    first = plan.commands[0]
+    packages = [a for a in first.argv if a.startswith("k8s.io/") or a.startswith("./")]
+    packages += [t.package(tree.era.module_mode) for c in plan.commands[1:] for t in c.targets]
+    env = command_env({**first.env, "GOOS": None, "GOARCH": None, "CGO_ENABLED": "0"}, toolchain, environ)
+    listed = run([str(toolchain.go), "list", "-e", "-deps", "-f", "{{.ImportPath}}",
+                  "-tags", "selinux,notest", *dict.fromkeys(packages)],
+                 cwd=first.cwd, env=env, capture=True, what="go list -deps")
+    wanted = codegen.needed(candidates, set(listed.stdout.split()), tree.era.module_mode)
+    done = []
+    for gen in wanted:
+        for tool, pkg in (("make", "make"), ("rsync", "rsync")):
+            if not shutil.which(tool, path=env.get("PATH")):
+                raise ToolError(f"{tool} is needed to generate {gen.path} (`make {gen.make_target}`)",
+                                hint=f"apt-get install {pkg}")
+        say(f"generating {gen.path} (missing; `make {gen.make_target}`)")
+        start = time.monotonic()
+        make_env = merged_env(environ, {"GOFLAGS": environ.get("GOFLAGS"), "GOBIN": None})
+        prepend_path(make_env, toolchain.bin_dir)
+        run(["make", gen.make_target], cwd=tree.root, env=make_env,
+            what=f"make {gen.make_target}", hint="run it by hand in the tree to see the whole output")
+        if not (tree.root / gen.path).exists():
+            raise ToolError(f"make {gen.make_target} ran but {gen.path} is still missing")
+        say(f"generated {gen.path} in {time.monotonic() - start:.0f}s")
+        done.append(gen.path)
+    return done
+
+
+def check_cross_compilers(plan: BuildPlan, environ: Mapping[str, str]) -> None:
+    """cgo cross builds need the platform's C compiler: say so before go does, cryptically."""
+    for cmd in plan.commands:
+        cc = cmd.env.get("CC")
+        if cc and not cmd.static and not shutil.which(cc, path=environ.get("PATH")):
+            names = ", ".join(t.name for t in cmd.targets)
+            raise ToolError(f"{names} for {cmd.platform} is built with cgo and needs the C cross compiler {cc}",
+                            hint=f"install it (Debian: gcc-{cc.rsplit('-gcc', 1)[0]}) or set the KUBE_*_CC "
+                                 "variable; or add the binary to KUBE_STATIC_OVERRIDES")
+
+
+def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str]) -> list[tuple[Path, Path]]:
+    """Run one go command into its staging dir; move the outputs into place on success."""
+    inside = cmd.staging.resolve().parts
+    if "_output" not in inside:  # never clear anything outside _output
+        raise ToolError(f"refusing to stage outside _output: {cmd.staging}")
+    if cmd.staging.exists():
+        shutil.rmtree(cmd.staging)
+    cmd.staging.mkdir(parents=True)
+    argv = [str(toolchain.go), *cmd.argv[1:]]
+    try:
+        run(argv, cwd=cmd.cwd, env=command_env(cmd.env, toolchain, environ),
+            what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}")
+        moved = []
+        for staged, final in cmd.outputs():
+            os.replace(staged, final)
+            moved.append((staged, final))
+        return moved
+    finally:
+        shutil.rmtree(cmd.staging, ignore_errors=True)
+
+
+def link_host_bin(layout: Layout, host: str) -> None:
+    """`_output/bin` → the host platform's bin dir (relative, unlike Kubernetes' absolute link)."""
+    target = layout.bin_dir(host)
+    if not target.is_dir():
+        return
+    link = layout.host_bin_link
+    rel = os.path.relpath(target, link.parent)
+    if link.is_symlink() and os.readlink(link) == rel:
+        return
+    if link.exists() and not link.is_symlink():
+        return  # someone's real directory: leave it
+    tmp = link.with_name(f".bin.tmp-{os.getpid()}")
+    if tmp.is_symlink():
+        tmp.unlink()
+    tmp.symlink_to(rel)
+    os.replace(tmp, link)
+
+
+def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolchain,
+            environ: Mapping[str, str], say: Callable[[str], None]) -> list[Built]:
+    """Workspace, code generation, then every go command; returns the binaries in place."""
+    ensure_workspace(layout)
+    check_cross_compilers(plan, environ)
+    generate_missing(tree, plan, toolchain, environ, say)
+    built: list[Built] = []
+    for cmd in plan.commands:
+        for plat_dir in {cmd.outdir}:
+            plat_dir.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        say(f"building {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
+            f"{' (static)' if cmd.static else ''}")
+        try:
+            moved = run_command(cmd, toolchain, environ)
+        except CommandFailed as exc:
+            exc.hint = exc.hint or "the go output above says why; `inv build --dry-run` prints the exact command"
+            raise
+        for _, final in moved:
+            built.append(Built(cmd.platform, final, final.stat().st_size, sha256_of(final)))
+        say(f"  done in {time.monotonic() - start:.1f}s")
+    link_host_bin(layout, plan.host_platform)
+    return built

@@ -1,0 +1,1 @@
+"""Pieces shared by every task: the error funnel, process running, output."""

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+
+# Sample of Kubernetes' hack/lib/golang.sh: which binaries to build and how to
+# set up Go for them.
+
+readonly KUBE_GO_PACKAGE=k8s.io/kubernetes
+readonly KUBE_GOPATH="${KUBE_OUTPUT}/go"
+
+# The server and client binaries this sample tree knows about.
+readonly KUBE_ALL_TARGETS=(
+  cmd/kube-apiserver
+  cmd/kubectl
+  cmd/kubelet
+)
+
+# Binaries that are built statically (CGO_ENABLED=0). kubelet is not one.
+readonly KUBE_STATIC_LIBRARIES=(
+  kube-apiserver
+  kubectl
+)
+
+kube::golang::is_statically_linked_library() {
+  local e
+  for e in "${KUBE_STATIC_LIBRARIES[@]}"; do [[ "${1}" = *"/${e}" ]] && return 0; done
+  return 1
+}
+
+# Create the GOPATH tree under $KUBE_OUTPUT
+kube::golang::create_gopath_tree() {
+  local go_pkg_dir="${KUBE_GOPATH}/src/${KUBE_GO_PACKAGE}"
+  local go_pkg_basedir
+  go_pkg_basedir=$(dirname "${go_pkg_dir}")
+
+  mkdir -p "${go_pkg_basedir}"
+
+  if [[ ! -e "${go_pkg_dir}" || "$(readlink "${go_pkg_dir}")" != "${KUBE_ROOT}" ]]; then
+    ln -snf "${KUBE_ROOT}" "${go_pkg_dir}"
+  fi
+}
+
+# Ensure the go tool exists and is a viable version.
+kube::golang::verify_go_version() {
+  if [[ -z "$(command -v go)" ]]; then
+    echo "Can't find 'go' in PATH, please fix and retry." >&2
+    return 2
+  fi
+
+  local go_version
+  IFS=" " read -ra go_version <<< "$(GOFLAGS='' go version)"
+  local minimum_go_version
+  minimum_go_version=go1.15.0
+  if [[ "${minimum_go_version}" != $(echo -e "${minimum_go_version}\n${go_version[2]}" | sort -s -t. -k 1,1 -k 2,2n -k 3,3n | head -n1) && "${go_version[2]}" != "devel" ]]; then
+    echo "Detected go version: ${go_version[*]}. Kubernetes requires ${minimum_go_version} or greater." >&2
+    return 2
+  fi
+}
+
+# Check the go tool, then point GOPATH at the tree under _output.
+kube::golang::setup_env() {
+  kube::golang::verify_go_version
+
+  kube::golang::create_gopath_tree
+
+  export GOPATH="${KUBE_GOPATH}"
+  export GOCACHE="${GOCACHE:-${KUBE_GOPATH}/cache}"
+
+  # Change directories so that we are within the GOPATH.
+  cd "${KUBE_GOPATH}/src/${KUBE_GO_PACKAGE}"
+
+  unset GOBIN
+}

@@ -1,0 +1,120 @@
+"""Build Kubernetes from source: `inv --list` shows the tasks, `inv --help TASK` their flags.
+
+This file stays thin: parse flags, call the module that does the work, report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from invoke import Collection, Context
+
+from common.cli import as_list, info, task
+
+HERE = Path(__file__).resolve().parent
+KUBE_ROOT_HELP = "the Kubernetes tree (default: $KUBE_ROOT, then kube.root in invoke.yaml, then ./kubernetes)"
+
+
+def _tree(c: Context, kube_root: str | None):
+    from workspace.tree import load_tree, resolve_root
+
+    config_root = c.config.get("kube", {}).get("root")
+    return load_tree(resolve_root(kube_root, os.environ, config_root))
+
+
+@task(help={
+    "ref": "the tag to get, e.g. v1.20.2 (required)",
+    "url": "repository to fetch from (default: the public Kubernetes repository; a local path or file:// URL works)",
+    "dest": "directory to clone into (default: the resolved kube root, i.e. $KUBE_ROOT or ./kubernetes)",
+    "full": "fetch the whole history instead of just the tag's commit",
+})
+def source(c: Context, ref: str = "", url: str = "", dest: str = "", full: bool = False) -> None:
+    """Get a Kubernetes tree at a tag (clone, or fetch into an existing clone)."""
+    from common.errors import UsageError
+    from workspace.source import DEFAULT_URL, fetch_source
+    from workspace.tree import resolve_root
+
+    if not ref:
+        raise UsageError("--ref is required, e.g. --ref v1.20.2")
+    target = Path(dest).expanduser() if dest else resolve_root(None, os.environ, c.config.get("kube", {}).get("root"))
+    commit = fetch_source(ref, url or c.config.get("kube", {}).get("url") or DEFAULT_URL, target, info,
+                          depth=None if full else 1)
+    print(f"{target.resolve()} at {ref} ({commit})")
+
+
+@task(help={
+    "kube_root": KUBE_ROOT_HELP,
+    "env": "print `export` lines for the era's Go environment instead (for eval \"$(inv workspace --env)\")",
+})
+def workspace(c: Context, kube_root: str | None = None, env: bool = False) -> None:
+    """Make _output/local/go/{src,pkg,bin} and the src/k8s.io/kubernetes link, as the tree's era needs."""
+    from workspace.layout import ensure_workspace, export_lines, plan_layout
+
+    tree = _tree(c, kube_root)
+    layout = plan_layout(tree, os.environ)
+    if env:
+        print("\n".join(export_lines(layout)))
+        return
+    actions = ensure_workspace(layout)
+    for action in actions:
+        info(f"{action.kind:7} {action.path}{'  ' + action.detail if action.detail else ''}")
+    if layout.link is None:
+        print(f"{tree.root}: {tree.era.value} era, builds from the tree itself (no GOPATH link)")
+    else:
+        state = "made" if actions else "already in place"
+        print(f"{tree.root}: {tree.era.value} era, workspace {state}: {layout.link} -> {tree.root}")
+
+
+@task(help={
+    "kube_root": KUBE_ROOT_HELP,
+    "json": "print JSON (keys as in the binaries' --version=raw)",
+    "file": "also write the five KUBE_GIT_* lines to this file (a KUBE_GIT_VERSION_FILE)",
+})
+def version(c: Context, kube_root: str | None = None, json: bool = False, file: str = "") -> None:
+    """Print the version stamp hack/lib/version.sh would compute for the tree."""
+    from build.version import compute
+
+    tree = _tree(c, kube_root)
+    stamp = compute(tree.root, os.environ)
+    if file:
+        Path(file).write_text("\n".join(stamp.shell_lines()) + "\n")
+    if json:
+        print(stamp.as_json())
+    else:
+        print("\n".join([*stamp.shell_lines(), f"KUBE_BUILD_DATE='{stamp.build_date}'"]))
+
+
+@task(iterable=["what", "platform"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "what": "a package directory to build, e.g. cmd/kube-apiserver (repeatable; *.test names build tests)",
+    "platform": "os/arch to build for, e.g. linux/arm64 (repeatable; default $KUBE_BUILD_PLATFORMS, else the host)",
+    "debug": "debug build: -gcflags=all=-N -l and symbols kept (like DBG=1)",
+    "dry_run": "print the go commands and environment, build nothing",
+})
+def build(c: Context, kube_root: str | None = None, what: list[str] | None = None,
+          platform: list[str] | None = None, debug: bool = False, dry_run: bool = False) -> None:
+    """Build components with Kubernetes' own flags and version stamps (like make WHAT=...)."""
+    from build.driver import build_tree
+
+    tree = _tree(c, kube_root)
+    build_tree(tree, as_list(what), as_list(platform), debug=debug, dry_run=dry_run, environ=os.environ)
+
+
+@task(help={
+    "era": "sample tree shape: gopath (default), modules or workspace",
+    "what": "which sample command to build (default cmd/kube-apiserver)",
+})
+def demo(c: Context, era: str = "gopath", what: str = "cmd/kube-apiserver") -> None:
+    """Workspace, version and build on the bundled sample tree, then run the binary's --version."""
+    from build.driver import run_demo
+
+    run_demo(HERE / "_output" / "demo", era, what, os.environ)
+
+
+ns = Collection(source, workspace, version, build, demo)
+ns.configure({"kube": {"root": None, "url": None}})
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run tasks with `inv`, e.g. `inv --list`")

@@ -1,0 +1,219 @@
+"""A small Kubernetes-shaped sample tree, in the shape of three build eras.
+
+``samples/sample-tree`` is a tiny Go tree laid out like Kubernetes v1.20
+(GOPATH + vendor symlinks into ``staging/``, ``GO111MODULE=off``).
+:func:`materialize` copies it somewhere and, if asked, reshapes it into:
+
+``gopath``
+    As checked in (like v1.20). Build inside a GOPATH symlink tree with
+    ``GO111MODULE=off``; the version ``-X`` paths are
+    ``k8s.io/kubernetes/vendor/k8s.io/...``.
+``modules``
+    Like v1.25-v1.29: a root ``go.mod`` with ``replace`` lines into
+    ``staging/``, the vendor symlinks kept plus a matching
+    ``vendor/modules.txt`` (so Go defaults to ``-mod=vendor``),
+    ``GO111MODULE=on`` and both the vendor-prefixed and plain ``-X`` lines.
+``workspace``
+    Like v1.30+: ``go.work`` using the root and both staging modules,
+    ``.go-version``, no GOPATH helpers, only the plain ``-X`` lines, and a
+    vendor directory holding just the ``vendor/modules.txt`` that
+    ``go work vendor`` writes.
+
+The later two eras also carry the generated OpenAPI file, as if committed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+__all__ = ["SAMPLE_ROOT", "ERAS", "materialize"]
+
+SAMPLE_ROOT: Path = Path(__file__).resolve().parent.parent / "samples" / "sample-tree"
+"""The checked-in sample tree (``<repo>/samples/sample-tree``)."""
+
+ERAS: tuple[str, ...] = ("gopath", "modules", "workspace")
+"""The tree shapes :func:`materialize` can produce, oldest first."""
+
+_STAGING = ("client-go", "component-base")
+
+_ROOT_GO_MOD_HEAD = """module k8s.io/kubernetes
+
+go 1.20
+
+require (
+	k8s.io/client-go v0.0.0
+	k8s.io/component-base v0.0.0
+)
+"""
+
+_ROOT_GO_MOD_REPLACE = """
+replace (
+	k8s.io/client-go => ./staging/src/k8s.io/client-go
+	k8s.io/component-base => ./staging/src/k8s.io/component-base
+)
+"""
+
+# What `go mod vendor` writes for the modules era (checked with Go 1.27).
+_MODULES_TXT = """# k8s.io/client-go v0.0.0 => ./staging/src/k8s.io/client-go
+## explicit; go 1.20
+k8s.io/client-go/pkg/version
+# k8s.io/component-base v0.0.0 => ./staging/src/k8s.io/component-base
+## explicit; go 1.20
+k8s.io/component-base/version
+# k8s.io/client-go => ./staging/src/k8s.io/client-go
+# k8s.io/component-base => ./staging/src/k8s.io/component-base
+"""
+
+# What `go work vendor` writes for the workspace era: staging modules are
+# workspace modules, so nothing of theirs is copied into vendor/.
+_WORKSPACE_MODULES_TXT = """## workspace
+# k8s.io/client-go v0.0.0 => ./staging/src/k8s.io/client-go
+## explicit; go 1.20
+# k8s.io/component-base v0.0.0 => ./staging/src/k8s.io/component-base
+## explicit; go 1.20
+"""
+
+_GO_WORK = """go 1.22
+
+use (
+	.
+	./staging/src/k8s.io/client-go
+	./staging/src/k8s.io/component-base
+)
+"""
+
+_GO_VERSION = "1.22.0\n"
+
+_INIT_GOPATH_BLOCK = """# The build still uses a GOPATH tree (see kube::golang::create_gopath_tree),
+# so explicitly disable module mode whatever the user has set.
+export GO111MODULE=off
+"""
+
+_INIT_MODULES_BLOCK = """# Go modules are always on, whatever the user has set.
+export GO111MODULE=on
+"""
+
+_LDFLAG_VENDOR_LINES = """      "-X '${KUBE_GO_PACKAGE}/vendor/k8s.io/client-go/pkg/version.${key}=${val}'"
+      "-X '${KUBE_GO_PACKAGE}/vendor/k8s.io/component-base/version.${key}=${val}'"
+"""
+
+_LDFLAG_PLAIN_LINES = """      "-X 'k8s.io/client-go/pkg/version.${key}=${val}'"
+      "-X 'k8s.io/component-base/version.${key}=${val}'"
+"""
+
+_CREATE_GOPATH_FUNC_START = "# Create the GOPATH tree under $KUBE_OUTPUT\n"
+_CREATE_GOPATH_CALL = "  kube::golang::create_gopath_tree\n\n"
+_GOPATH_SETUP_LINES = """  export GOPATH="${KUBE_GOPATH}"
+  export GOCACHE="${GOCACHE:-${KUBE_GOPATH}/cache}"
+
+  # Change directories so that we are within the GOPATH.
+  cd "${KUBE_GOPATH}/src/${KUBE_GO_PACKAGE}"
+"""
+_MODULE_SETUP_LINES = """  export GOCACHE="${GOCACHE:-${KUBE_OUTPUT}/go-build-cache}"
+
+  # Build from the root; go.work ties in the staging modules.
+  cd "${KUBE_ROOT}"
+"""
+_MIN_GO_VERSION_BLOCK_START = "  local minimum_go_version\n"
+_MIN_GO_VERSION_BLOCK_END = "    return 2\n  fi\n}\n"
+_WANT_GO_VERSION_BLOCK = """  local want_go_version
+  want_go_version="go$(cat "${KUBE_ROOT}/.go-version")"
+  if [[ "${go_version[2]}" != "${want_go_version}" ]]; then
+    echo "Detected go version: ${go_version[*]}. This tree pins ${want_go_version} (.go-version)." >&2
+  fi
+}
+"""
+
+
+def materialize(dest: Path, era: str = "gopath") -> Path:
+    """Copy the sample tree to ``dest`` and reshape it into ``era``.
+
+    ``dest`` must not exist or be an empty directory. Symlinks (the
+    ``vendor/k8s.io/*`` links into ``staging/``) are copied as symlinks.
+    Returns ``dest``. Raises :class:`ValueError` for an unknown era or a
+    non-empty ``dest``.
+    """
+    if era not in ERAS:
+        raise ValueError(f"unknown era {era!r}; expected one of {', '.join(ERAS)}")
+    dest = Path(dest)
+    if dest.exists():
+        if not dest.is_dir() or any(dest.iterdir()):
+            raise ValueError(f"destination {dest} exists and is not an empty directory")
+        dest.rmdir()
+    shutil.copytree(SAMPLE_ROOT, dest, symlinks=True)
+    if era == "modules":
+        _to_modules(dest)
+    elif era == "workspace":
+        _to_workspace(dest)
+    return dest
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` (which must occur exactly once) with ``new`` in ``path``."""
+    text = path.read_text()
+    if text.count(old) != 1:
+        raise RuntimeError(f"{path}: expected exactly one {old!r}")
+    path.write_text(text.replace(old, new))
+
+
+def _remove_between(path: Path, start: str, end: str, new: str = "") -> None:
+    """Replace the text from ``start`` through the next ``end`` in ``path``."""
+    text = path.read_text()
+    i = text.find(start)
+    j = text.find(end, i) if i >= 0 else -1
+    if i < 0 or j < 0:
+        raise RuntimeError(f"{path}: block starting {start!r} not found")
+    path.write_text(text[:i] + new + text[j + len(end):])
+
+
+def _generate_openapi(root: Path) -> None:
+    """Run the tree's own generator, as if its output had been committed."""
+    subprocess.run(
+        ["bash", str(root / "hack" / "update-openapi.sh")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _drop_gitignore_openapi(root: Path) -> None:
+    """Stop ignoring the generated OpenAPI file (it is committed now)."""
+    _replace(
+        root / ".gitignore",
+        "\n# generated by `make gen_openapi` (hack/update-openapi.sh)\nzz_generated.openapi.go\n",
+        "",
+    )
+
+
+def _to_modules(root: Path) -> None:
+    """Reshape a fresh copy into the v1.25-v1.29 (go.mod + vendor) layout."""
+    (root / "go.mod").write_text(_ROOT_GO_MOD_HEAD + _ROOT_GO_MOD_REPLACE)
+    (root / "vendor" / "modules.txt").write_text(_MODULES_TXT)
+    lib = root / "hack" / "lib"
+    _replace(lib / "init.sh", _INIT_GOPATH_BLOCK, _INIT_MODULES_BLOCK)
+    _replace(lib / "version.sh", _LDFLAG_VENDOR_LINES, _LDFLAG_VENDOR_LINES + _LDFLAG_PLAIN_LINES)
+    _generate_openapi(root)
+    _drop_gitignore_openapi(root)
+
+
+def _to_workspace(root: Path) -> None:
+    """Reshape a fresh copy into the v1.30+ (go.work) layout."""
+    (root / "go.mod").write_text(_ROOT_GO_MOD_HEAD + _ROOT_GO_MOD_REPLACE)
+    (root / "go.work").write_text(_GO_WORK)
+    (root / ".go-version").write_text(_GO_VERSION)
+    vendor = root / "vendor"
+    for name in _STAGING:
+        (vendor / "k8s.io" / name).unlink()
+    (vendor / "k8s.io").rmdir()
+    (vendor / "modules.txt").write_text(_WORKSPACE_MODULES_TXT)
+    lib = root / "hack" / "lib"
+    _replace(lib / "init.sh", _INIT_GOPATH_BLOCK, _INIT_MODULES_BLOCK)
+    _replace(lib / "version.sh", _LDFLAG_VENDOR_LINES, _LDFLAG_PLAIN_LINES)
+    golang = lib / "golang.sh"
+    _remove_between(golang, _CREATE_GOPATH_FUNC_START, "}\n\n")
+    _replace(golang, _CREATE_GOPATH_CALL, "")
+    _replace(golang, _GOPATH_SETUP_LINES, _MODULE_SETUP_LINES)
+    _remove_between(golang, _MIN_GO_VERSION_BLOCK_START, _MIN_GO_VERSION_BLOCK_END, _WANT_GO_VERSION_BLOCK)
+    _generate_openapi(root)
+    _drop_gitignore_openapi(root)

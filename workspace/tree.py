@@ -1,0 +1,176 @@
+"""Locate a Kubernetes tree, check it is one, and read the build facts from its files.
+
+Nothing here runs a command: it reads files, so it is cheap and testable.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Mapping
+
+from common.errors import TreeError
+
+GO_PACKAGE = "k8s.io/kubernetes"
+DEFAULT_ROOT = "kubernetes"
+
+
+class Era(str, enum.Enum):
+    """How a tree builds (see the eras table in the reference)."""
+
+    GODEPS = "godeps"        # Godeps/_workspace on GOPATH (<= ~1.5)
+    GOPATH = "gopath"        # GOPATH + vendor, GO111MODULE=off (~1.6 - 1.24)
+    MODULES = "modules"      # go.mod, GOPATH tree still made (~1.25 - 1.29)
+    WORKSPACE = "workspace"  # go.work, built from KUBE_ROOT (>= 1.30)
+
+    @property
+    def makes_gopath_tree(self) -> bool:
+        return self is not Era.WORKSPACE
+
+    @property
+    def module_mode(self) -> bool:
+        return self in (Era.MODULES, Era.WORKSPACE)
+
+
+@dataclass(frozen=True)
+class KubeTree:
+    """A Kubernetes source tree and the facts its own files state."""
+
+    root: Path
+
+    def read(self, rel: str) -> str | None:
+        """Text of a file in the tree, or None when absent."""
+        try:
+            return (self.root / rel).read_text(encoding="utf-8", errors="replace")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    @cached_property
+    def golang_sh(self) -> str:
+        return self.read("hack/lib/golang.sh") or ""
+
+    @cached_property
+    def init_sh(self) -> str:
+        return self.read("hack/lib/init.sh") or ""
+
+    @cached_property
+    def era(self) -> Era:
+        return detect_era(self)
+
+    @cached_property
+    def static_binaries(self) -> tuple[str, ...]:
+        """The tree's list of statically linked binaries (KUBE_STATIC_LIBRARIES/BINARIES)."""
+        return parse_static_list(self.golang_sh)
+
+    @cached_property
+    def minimum_go(self) -> str | None:
+        """The oldest Go the tree accepts, as ``go1.x.y``, from golang.sh or .go-version."""
+        return parse_minimum_go(self.golang_sh, self.read(".go-version"))
+
+    @cached_property
+    def supported_platforms(self) -> tuple[str, ...]:
+        return parse_platforms(self.golang_sh)
+
+
+def detect_era(tree: KubeTree) -> Era:
+    """Decide the era from the tree's files, never from a version number."""
+    root = tree.root
+    if (root / "Godeps" / "_workspace" / "src").is_dir():
+        return Era.GODEPS
+    has_gopath_tree = "create_gopath_tree" in tree.golang_sh
+    if (root / "go.work").is_file() and not has_gopath_tree:
+        return Era.WORKSPACE
+    if not (root / "go.mod").is_file():
+        return Era.GOPATH
+    # Trees of ~1.25-1.29 keep GO111MODULE=off in init.sh but build with GO111MODULE=on.
+    if re.search(r"^\s*export\s+GO111MODULE=off\b", tree.init_sh, re.M) and "GO111MODULE=on" not in tree.golang_sh:
+        return Era.GOPATH
+    return Era.MODULES
+
+
+def _module_name(go_mod: str | None) -> str | None:
+    if not go_mod:
+        return None
+    m = re.search(r"^\s*module\s+(\S+)", go_mod, re.M)
+    return m.group(1).strip('"') if m else None
+
+
+def load_tree(path: Path | str) -> KubeTree:
+    """Check ``path`` is a Kubernetes tree and return it (resolved)."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise TreeError(f"no Kubernetes tree at {root}: it does not exist",
+                        hint="pass --kube-root, set KUBE_ROOT, or run `inv source --ref vX.Y.Z` first")
+    root = root.resolve()
+    if not root.is_dir():
+        raise TreeError(f"{root} is not a directory")
+    has_cmd = (root / "cmd").is_dir()
+    has_hack = (root / "hack" / "lib").is_dir()
+    names_k8s = _module_name(KubeTree(root).read("go.mod")) == GO_PACKAGE
+    if not (has_cmd and (has_hack or names_k8s)):
+        raise TreeError(f"{root} is not a Kubernetes tree (needs cmd/ and hack/lib/ or a go.mod of {GO_PACKAGE})",
+                        hint="point --kube-root or KUBE_ROOT at the top of a Kubernetes checkout")
+    return KubeTree(root)
+
+
+def resolve_root(flag: str | None, environ: Mapping[str, str], config_root: str | None,
+                 cwd: Path | None = None) -> Path:
+    """--kube-root, else KUBE_ROOT, else kube.root from invoke.yaml, else ./kubernetes."""
+    for candidate in (flag, environ.get("KUBE_ROOT"), config_root):
+        if candidate:
+            return Path(candidate).expanduser()
+    return (cwd or Path(os.getcwd())) / DEFAULT_ROOT
+
+
+def _bash_array(text: str, name: str) -> list[str] | None:
+    """Items of ``[readonly ]NAME=( ... )`` in a shell file, comments dropped."""
+    m = re.search(rf"^\s*(?:readonly\s+|local\s+|declare\s+-\w+\s+)?{name}=\((.*?)\)", text, re.M | re.S)
+    if not m:
+        return None
+    items = []
+    for line in m.group(1).splitlines():
+        line = line.split("#", 1)[0]
+        items.extend(tok.strip("\"'") for tok in line.split())
+    return items
+
+
+def _function_targets(text: str, function: str) -> list[str] | None:
+    """Items of the ``local targets=(...)`` array inside a bash function."""
+    m = re.search(rf"{re.escape(function)}\(\)\s*\{{(.*?)^\}}", text, re.M | re.S)
+    return _bash_array(m.group(1), "targets") if m else None
+
+
+def parse_static_list(golang_sh: str) -> tuple[str, ...]:
+    """The static binaries list, whatever the tree calls it."""
+    for name in ("KUBE_STATIC_BINARIES", "KUBE_STATIC_LIBRARIES"):
+        items = _bash_array(golang_sh, name)
+        if items is not None:
+            return tuple(items)
+    for function in ("kube::golang::server_static_targets", "kube::golang::static_targets"):
+        items = _function_targets(golang_sh, function)
+        if items is not None:
+            return tuple(os.path.basename(i) for i in items)
+    return ()
+
+
+def parse_minimum_go(golang_sh: str, go_version_file: str | None) -> str | None:
+    m = re.search(r"minimum_go_version=(go[0-9][0-9.]*)", golang_sh)
+    if m:
+        return m.group(1)
+    if go_version_file and go_version_file.strip():
+        v = go_version_file.strip().splitlines()[0].strip()
+        return v if v.startswith("go") else f"go{v}"
+    return None
+
+
+def parse_platforms(golang_sh: str) -> tuple[str, ...]:
+    """Union of the tree's KUBE_SUPPORTED_*_PLATFORMS lists, in first-seen order."""
+    seen: dict[str, None] = {}
+    for kind in ("SERVER", "NODE", "CLIENT", "TEST"):
+        for item in _bash_array(golang_sh, f"KUBE_SUPPORTED_{kind}_PLATFORMS") or []:
+            seen.setdefault(item, None)
+    return tuple(seen)
