@@ -33,7 +33,7 @@ BUILD_TAGS = "selinux,notest"
 class FlagStyle:
     """How the tree's build_binaries spells its flags (read from golang.sh)."""
 
-    all_prefix: bool = False       # gcflags/asmflags as "all=..." (newer trees)
+    all_prefix: bool = False       # gcflags/asmflags/ldflags as "all=..." (newer trees)
     go_trimpath: bool = False      # `go build -trimpath` (newer trees)
     installsuffix: bool = True     # `-installsuffix static` for static binaries (older trees)
 
@@ -45,7 +45,7 @@ class FlagStyle:
             era = tree.era
             return cls(all_prefix=era.module_mode, go_trimpath=era is Era.WORKSPACE, installsuffix=True)
         return cls(
-            all_prefix=bool(re.search(r"all=-trimpath|gcflags[^\n]*\"all=", text)),
+            all_prefix=bool(re.search(r"all=-trimpath|\"all=\$\(kube::version::ldflags|all=-N", text)),
             go_trimpath=bool(re.search(r"(?<![=\w])-trimpath(?![=\w])", text)),
             installsuffix="-installsuffix static" in text,
         )
@@ -167,7 +167,7 @@ def compile_flags(style: FlagStyle, root: str, workdir: str, version_ld: str,
     user_gc = environ.get("GOGCFLAGS", "")
     user_ld = environ.get("GOLDFLAGS")
     flags: list[str] = []
-    if not style.all_prefix:
+    if not (style.all_prefix or style.go_trimpath):
         # v1.20-style: GOLDFLAGS defaults to "-s -w -buildid=", trimpath of KUBE_ROOT, no all=.
         ld_base = user_ld if user_ld is not None else ("-buildid=" if debug else "-s -w -buildid=")
         gc = f"{user_gc} -trimpath={root}".strip()
@@ -184,13 +184,12 @@ def compile_flags(style: FlagStyle, root: str, workdir: str, version_ld: str,
         gc = f"{user_gc} all=-N -l".strip() if debug else user_gc
         if gc:
             flags += ["-gcflags", gc]
+    elif debug:
+        flags += ["-gcflags", f"{user_gc} all=-N -l".strip()]
     else:
         # Middle era: trim the directory the build runs in (the GOPATH link).
-        if debug:
-            flags += ["-gcflags", f"{user_gc} all=-N -l".strip()]
-        else:
-            flags += ["-gcflags", f"all=-trimpath={workdir} {user_gc}".strip(),
-                      "-asmflags", f"all=-trimpath={workdir}"]
+        flags += ["-gcflags", f"all=-trimpath={workdir} {user_gc}".strip(),
+                  "-asmflags", f"all=-trimpath={workdir}"]
     flags += ["-ldflags", ld]
     return flags
 

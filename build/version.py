@@ -132,8 +132,11 @@ def _source_date_epoch(environ: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
-def _git_state(root: Path) -> tuple[str, bool, str | None, int] | None:
-    """(commit, dirty, describe-or-None, commit time) from the tree's own git repository."""
+def _git_state(root: Path, describe_commit: str = "") -> tuple[str, bool, str | None, int] | None:
+    """(commit, dirty, describe-or-None, commit time) from the tree's own git repository.
+
+    ``describe_commit`` (a KUBE_GIT_COMMIT from the caller) is what version.sh describes instead of HEAD.
+    """
     try:
         import git  # lazy: importing GitPython runs `git version`
     except ImportError as exc:  # pragma: no cover - requirements pin it
@@ -146,7 +149,8 @@ def _git_state(root: Path) -> tuple[str, bool, str | None, int] | None:
         # Kubernetes counts untracked files as dirty: use porcelain status, as it does.
         dirty = bool(repo.git.status("--porcelain"))
         try:
-            describe = repo.git.describe("--tags", "--match=v*", "--abbrev=14", f"{commit}^{{commit}}")
+            describe = repo.git.describe("--tags", "--match=v*", "--abbrev=14",
+                                         f"{describe_commit or commit}^{{commit}}")
         except git.GitCommandError:
             describe = None
         when = int(repo.git.log("-1", "--format=%ct", commit))
@@ -191,7 +195,7 @@ def compute(root: Path, environ: Mapping[str, str], version_sh: str | None = Non
         version = tag or version
         tree_state = "archive"
         source = "archive"
-    state = _git_state(root) if (not commit or not tree_state or not version) else None
+    state = _git_state(root, commit) if (not commit or not tree_state or not version) else None
     when: int | None = None
     if state:
         g_commit, dirty, describe, when = state

@@ -10,7 +10,7 @@ from typing import Callable
 from common.errors import KBError, TreeError, UsageError
 
 DEFAULT_URL = "https://github.com/kubernetes/kubernetes.git"
-_REF = re.compile(r"^v?[0-9A-Za-z][0-9A-Za-z._+-]*$")
+_REF = re.compile(r"^v?[0-9A-Za-z][0-9A-Za-z._+-]*\Z")  # \Z: "$" would let a trailing newline through
 
 
 def check_ref(ref: str) -> str:

@@ -87,7 +87,8 @@ def detect_era(tree: KubeTree) -> Era:
     if not (root / "go.mod").is_file():
         return Era.GOPATH
     # Trees of ~1.25-1.29 keep GO111MODULE=off in init.sh but build with GO111MODULE=on.
-    if re.search(r"^\s*export\s+GO111MODULE=off\b", tree.init_sh, re.M) and "GO111MODULE=on" not in tree.golang_sh:
+    if re.search(r"^\s*export\s+GO111MODULE=off\b", tree.init_sh, re.M) and not re.search(
+            r"^[^#\n]*\bGO111MODULE=on\b", tree.golang_sh, re.M):
         return Era.GOPATH
     return Era.MODULES
 
