@@ -52,7 +52,7 @@ def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug:
         info(note)
     if dry_run:
         for cmd in plan.commands:
-            print(cmd.shell().replace(" go ", f" {toolchain.go} ", 1))
+            print(cmd.shell(str(toolchain.go)))
         return []
     start = time.monotonic()
     built = execute(tree, layout, plan, toolchain, environ, info)
@@ -83,12 +83,12 @@ def run_demo(base: Path, era: str, what: str, environ: Mapping[str, str]) -> Pat
     stamp = compute(tree.root, environ)
     print("\n".join(stamp.shell_lines()))
     built = build_tree(tree, [what], [], environ=environ)
-    host = next((b for b in built if b.path.parent.name and b.path.exists()), None)
-    if host is None:
+    if not built:
         raise KBError("the demo built nothing")
-    out = subprocess.run([str(host.path), "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    print(f"$ {host.path.relative_to(base.parent.parent) if host.path.is_relative_to(base.parent.parent) else host.path} --version")
+    binary = built[0].path
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    print(f"$ {binary} --version")
     print(out.stdout.strip() or out.stderr.strip())
     if out.returncode != 0:
-        raise KBError(f"{host.path} --version failed (exit {out.returncode})")
-    return host.path
+        raise KBError(f"{binary} --version failed (exit {out.returncode})")
+    return binary

@@ -78,10 +78,10 @@ class GoCommand:
         names = [f"{t.name}{suffix}" for t in self.targets]
         return [(self.staging / n, self.outdir / n) for n in names]
 
-    def shell(self) -> str:
+    def shell(self, go: str = "go") -> str:
         """A copy-pasteable rendering, for --dry-run and logs."""
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()) if v is not None)
-        return f"(cd {shlex.quote(str(self.cwd))} && {env} {shlex.join(self.argv)})"
+        return f"(cd {shlex.quote(str(self.cwd))} && {env} {shlex.join([go, *self.argv[1:]])})"
 
 
 @dataclass(frozen=True)

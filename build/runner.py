@@ -137,8 +137,7 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
     generate_missing(tree, plan, toolchain, environ, say)
     built: list[Built] = []
     for cmd in plan.commands:
-        for plat_dir in {cmd.outdir}:
-            plat_dir.mkdir(parents=True, exist_ok=True)
+        cmd.outdir.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         say(f"building {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
             f"{' (static)' if cmd.static else ''}")
