@@ -113,8 +113,39 @@ def demo(c: Context, era: str = "gopath", what: str = "cmd/kube-apiserver") -> N
     run_demo(HERE / "_output" / "demo", era, what, os.environ)
 
 
-ns = Collection(source, workspace, version, build, demo)
-ns.configure({"kube": {"root": None, "url": None}})
+@task(iterable=["mirror", "only"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "list": "print the image set this tree's build uses (read from the tree; no network, no engine)",
+    "json": "with --list: print JSON",
+    "mirror": "registry (HOST[:PORT][/PATH]) to pull from instead of the canonical one; repeatable, tried in "
+              "order (default: images.mirrors in invoke.yaml)",
+    "layout": "how a mirror names images: nested keeps the path (MIRROR/build-image/kube-cross), "
+              "flat keeps the last part only (MIRROR/kube-cross)",
+    "only": "just this image (role such as kube-cross or pause, or a name); repeatable",
+    "force": "pull again even when the canonical name is present",
+    "save": "write the whole image set to this tar file (for machines with no registry at all)",
+    "load": "load a tar written by --save into the engine, then report the set",
+    "lock": "write the resolved names and their digests to the lock file",
+    "lock_file": "lock file path (default ./images.lock); when it exists, a differing digest is refused",
+    "env": "print the environment a release build needs to use these images offline",
+    "docker_host": "engine to use (default $DOCKER_HOST, else the local socket)",
+})
+def images(c: Context, kube_root: str | None = None, list: bool = False, json: bool = False,
+           mirror: list[str] | None = None, layout: str = "", only: list[str] | None = None,
+           force: bool = False, save: str = "", load: str = "", lock: bool = False, lock_file: str = "",
+           env: bool = False, docker_host: str | None = None) -> None:
+    """Make the tree's build images present under the names the build uses (pull, or mirror and retag)."""
+    from images.driver import run
+
+    cfg = c.config.get("images", {})
+    mirrors = as_list(mirror) or as_list(cfg.get("mirrors"))
+    run(_tree(c, kube_root), os.environ, list_only=list, json_output=json, mirrors=mirrors,
+        layout=layout or cfg.get("layout") or "nested", only=as_list(only), force=force, save=save, load=load,
+        lock=lock, lock_file=lock_file, env=env, docker_host=docker_host)
+
+
+ns = Collection(source, workspace, version, build, demo, images)
+ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"}})
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with `inv`, e.g. `inv --list`")

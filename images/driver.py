@@ -1,0 +1,143 @@
+"""`inv images`: list, sync (pull or mirror-and-retag), lock, save, load, env."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Mapping
+
+from common.cli import info
+from common.errors import KBError, UsageError
+from images import sync
+from images.engine import Engine
+from images.lock import read_lock, write_lock
+from images.progress import make_progress
+from images.refs import LAYOUTS, check_mirror
+from images.resolve import ImageSpec, as_json, resolve
+from workspace.tree import KubeTree
+
+
+def print_list(specs: list[ImageSpec], as_json_output: bool) -> None:
+    if as_json_output:
+        print(as_json(specs))
+        return
+    width = max(len(s.ref.name) for s in specs)
+    for s in specs:
+        used = f"  (used by {', '.join(s.used_by)})" if s.used_by else ""
+        print(f"{s.role:20} {s.ref.name:{width}}  {s.source}{used}")
+
+
+def env_lines(tree: KubeTree, specs: list[ImageSpec]) -> list[str]:
+    """What build/release.sh needs to use the local (retagged) images without going to the network."""
+    lines = ["export KUBE_BUILD_PULL_LATEST_IMAGES=n", "export KUBE_BUILD_CONFORMANCE=n"]
+    common = tree.read("build/common.sh") or ""
+    bases = [s for s in specs if s.used_by]
+    if "KUBE_BASE_IMAGE_REGISTRY" in common and bases:
+        registry = bases[0].ref.repository.rsplit("/", 1)[0]
+        lines.append(f"export KUBE_BASE_IMAGE_REGISTRY={shlex.quote(registry)}")
+    cross = next((s for s in specs if s.role == "kube-cross"), None)
+    if cross and "KUBE_CROSS_IMAGE" in common:
+        lines.append(f"export KUBE_CROSS_IMAGE={shlex.quote(cross.ref.repository)}")
+        lines.append(f"export KUBE_CROSS_VERSION={shlex.quote(cross.ref.tag)}")
+    return lines
+
+
+def table(outcomes: list[sync.Outcome]) -> list[str]:
+    rows = [("IMAGE", "SOURCE", "DIGEST", "ACTION", "BYTES")]
+    for o in outcomes:
+        digest = o.digest[:19] + "…" if o.digest else "-"
+        rows.append((o.name, o.source or "-", digest, o.action, f"{o.bytes / 1048576:.1f} MB"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def run(tree: KubeTree, environ: Mapping[str, str], *, list_only: bool = False, json_output: bool = False,
+        mirrors: list[str] | None = None, layout: str = "nested", only: list[str] | None = None,
+        force: bool = False, save: str = "", load: str = "", lock: bool = False, lock_file: str = "",
+        env: bool = False, docker_host: str | None = None) -> list[sync.Outcome]:
+    """Everything `inv images` does; bad input is refused before the engine is contacted."""
+    mirrors = [check_mirror(m) for m in (mirrors or [])]
+    if layout not in LAYOUTS:
+        raise UsageError(f"--layout {layout!r}: choose nested or flat")
+    if save and load:
+        raise UsageError("--save and --load go in separate runs")
+    lock_path = Path(lock_file or sync_lock_default(environ))
+    pins = read_lock(lock_path)
+    specs = sync.select(resolve(tree, environ), only or [])
+    if list_only:
+        print_list(specs, json_output)
+        return []
+    if env:
+        print("\n".join(env_lines(tree, specs)))
+        return []
+    if load and not Path(load).is_file():
+        raise UsageError(f"--load {load}: no such file")
+    engine = Engine.connect(environ, docker_host)
+    if load:
+        with open(load, "rb") as fh:
+            loaded = engine.load(iter(lambda: fh.read(1 << 20), b""))
+        for line in loaded:
+            info(line)
+        mirrors = []  # after a load, only report what is present
+    if save:
+        return _save(engine, specs, Path(save))
+    tasks = sync.plan(specs, mirrors, layout, pins, force)
+    if load:
+        outcomes = [sync.run_task(engine, sync.ImageTask(t.spec, (), t.locked), lambda *a: None) for t in tasks]
+    else:
+        with make_progress() as progress:
+            outcomes = sync.run_all(engine, tasks, progress)
+    print("\n".join(table(outcomes)))
+    failed = [o for o in outcomes if o.action == "failed"]
+    for o in failed:
+        info(f"FAILED {o.name}: tried {o.error}")
+    if lock and not failed:
+        lock_pins, missing = sync.lock_pins(engine, specs, outcomes)
+        if missing:
+            raise KBError(f"cannot lock {', '.join(missing)}: no registry digest (built or loaded locally)",
+                          hint="pull them from a registry (or a mirror) first")
+        write_lock(lock_path, lock_pins)
+        info(f"wrote {lock_path} ({len(lock_pins)} images)")
+    if failed:
+        hint = None
+        kinds = " ".join(failed_kinds(failed))
+        if "unreachable" in kinds:
+            hint = "check the mirror address, or add another with --mirror (tried in order)"
+        elif "not found" in kinds:
+            hint = "mirror the image there first, or try --layout flat/nested"
+        elif "auth" in kinds:
+            hint = "run `docker login` for that registry"
+        elif "lock wants" in kinds:
+            hint = "the lock file pins another digest: fix the mirror, or re-lock with --lock --force"
+        raise KBError(f"{len(failed)} of {len(outcomes)} images failed", hint=hint, code=1)
+    return outcomes
+
+
+def failed_kinds(failed: list[sync.Outcome]) -> list[str]:
+    return [o.error for o in failed]
+
+
+def sync_lock_default(environ: Mapping[str, str]) -> str:
+    return environ.get("KBUILD_IMAGES_LOCK", "images.lock")
+
+
+def _save(engine: Engine, specs: list[ImageSpec], path: Path) -> list[sync.Outcome]:
+    missing = [s.ref.name for s in specs if engine.image(s.ref.short) is None]
+    if missing:
+        raise KBError(f"not present, cannot save: {', '.join(missing)}", hint="run `inv images` first")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        with tmp.open("wb") as fh:
+            engine.save([s.ref.short for s in specs], fh.write)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    print(f"saved {len(specs)} images to {path} ({path.stat().st_size / 1048576:.1f} MB)")
+    return []
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `inv images`")

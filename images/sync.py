@@ -1,0 +1,171 @@
+"""Make the tree's image set present under its canonical names: plan (pure), then pull/verify/tag.
+
+For each image: present with the right name (and the locked digest) → nothing
+to do; otherwise try its sources in order (the canonical name, or each mirror's
+copy), ask the registry for the digest, refuse a digest the lock file doesn't
+allow, pull by that digest, check the engine has exactly it, and only then tag
+the canonical name. Failures are per image; the others still finish.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from common.errors import UsageError
+from images.engine import Engine, EngineError, RegistryError, repo_digests
+from images.refs import ImageRef, mirror_ref
+from images.resolve import ImageSpec
+
+MAX_PARALLEL = 3
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """What to do for one image: where it may come from, and the digest it must have (if locked)."""
+
+    spec: ImageSpec
+    sources: tuple[ImageRef, ...]
+    locked: str = ""
+    force: bool = False
+
+
+@dataclass
+class Outcome:
+    """What happened to one image, for the final table and the lock file."""
+
+    name: str
+    action: str = "pending"      # present / pulled / retagged / failed
+    source: str = ""
+    digest: str = ""
+    bytes: int = 0
+    error: str = ""
+    tried: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def select(specs: list[ImageSpec], only: list[str]) -> list[ImageSpec]:
+    """Keep the images named by --only (role, canonical name, or repository basename)."""
+    if not only:
+        return specs
+    chosen = [s for s in specs if {s.role, s.ref.name, s.ref.short, s.ref.path.rsplit("/", 1)[-1]} & set(only)]
+    unknown = [o for o in only if not any(o in {s.role, s.ref.name, s.ref.short, s.ref.path.rsplit("/", 1)[-1]}
+                                          for s in specs)]
+    if unknown:
+        raise UsageError(f"--only {', '.join(unknown)}: not in this tree's image set",
+                         hint="see `inv images --list`: " + ", ".join(sorted({s.role for s in specs})))
+    return chosen
+
+
+def plan(specs: list[ImageSpec], mirrors: list[str], layout: str, lock: dict[str, str],
+         force: bool = False) -> list[ImageTask]:
+    """The sources to try for each image: the mirrors in order, or the canonical name without mirrors."""
+    tasks = []
+    for spec in specs:
+        sources = tuple(mirror_ref(spec.ref, m, layout) for m in mirrors) if mirrors else (spec.ref,)
+        tasks.append(ImageTask(spec, sources, lock.get(spec.ref.name, ""), force))
+    return tasks
+
+
+def _local_digests(engine: Engine, name: str) -> tuple[str, set[str]] | None:
+    image = engine.image(name)
+    if image is None:
+        return None
+    return image["Id"], set(repo_digests(image).values())
+
+
+def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], None]) -> Outcome:
+    """Carry out one image's task. Never raises for registry trouble: the outcome says."""
+    canonical = task.spec.ref
+    out = Outcome(canonical.name)
+    start = time.monotonic()
+    local = _local_digests(engine, canonical.short)
+    if local and not task.force:
+        _, digests = local
+        if not task.locked or task.locked in digests:
+            out.action, out.source = "present", "local"
+            out.digest = task.locked or (sorted(digests)[0] if digests else "")
+            report(canonical.name, "present", 0)
+            return out
+        out.tried.append(f"local copy has {', '.join(sorted(digests)) or 'no registry digest'}, "
+                         f"lock wants {task.locked}")
+    for source in task.sources:
+        label = source.name
+        try:
+            report(canonical.name, f"resolving {label}", out.bytes)
+            digest = engine.remote_digest(label)
+            if task.locked and digest != task.locked:
+                out.tried.append(f"{label}: serves {digest}, lock wants {task.locked}")
+                continue
+            layers: dict[str, int] = {}
+
+            def on_event(event: dict, label: str = label) -> None:
+                detail = event.get("progressDetail") or {}
+                if event.get("id") and detail.get("total"):
+                    layers[event["id"]] = int(detail["total"])
+                status = event.get("status", "")
+                if status.startswith(("Downloading", "Extracting", "Pull complete", "Download complete")):
+                    report(canonical.name, f"pulling {label}", sum(layers.values()))
+
+            report(canonical.name, f"pulling {label}", 0)
+            engine.pull(source.repository, digest, on_event)
+            pulled = engine.image(f"{source.repository}@{digest}")
+            if pulled is None or repo_digests(pulled).get(_docker_repo(source)) != digest:
+                out.tried.append(f"{label}: the engine does not hold {digest} after the pull")
+                continue
+            engine.tag(pulled["Id"], _docker_repo(canonical), canonical.tag)
+            out.action = "pulled" if source == canonical else "retagged"
+            out.source, out.digest, out.bytes = label, digest, sum(layers.values())
+            out.seconds = time.monotonic() - start
+            report(canonical.name, out.action, out.bytes)
+            return out
+        except RegistryError as exc:
+            out.tried.append(f"{label}: {exc.kind} ({exc.detail})")
+        except EngineError as exc:
+            out.tried.append(f"{label}: {exc.message}")
+    out.action = "failed"
+    out.error = "; ".join(out.tried) or "no source to try"
+    out.seconds = time.monotonic() - start
+    report(canonical.name, "failed", out.bytes)
+    return out
+
+
+def _docker_repo(ref: ImageRef) -> str:
+    """The repository as the engine names it (docker.io/library/ dropped)."""
+    return ref.short.rsplit(":", 1)[0]
+
+
+def run_all(engine: Engine, tasks: list[ImageTask], report: Callable[[str, str, int], None],
+            parallel: int = MAX_PARALLEL) -> list[Outcome]:
+    """Every task, a few at a time, each on its own client; results in task order."""
+    if not tasks:
+        return []
+    workers = max(1, min(parallel, len(tasks)))
+    if workers == 1:
+        return [run_task(engine, t, report) for t in tasks]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(lambda t: run_task(engine.clone(), t, report), t) for t in tasks]
+        return [f.result() for f in futures]
+
+
+def lock_pins(engine: Engine, specs: list[ImageSpec], outcomes: list[Outcome]) -> tuple[dict[str, str], list[str]]:
+    """{name: digest} for --lock, and the names that have no registry digest to pin."""
+    by_name = {o.name: o for o in outcomes}
+    pins, missing = {}, []
+    for spec in specs:
+        o = by_name.get(spec.ref.name)
+        digest = o.digest if o and o.digest else ""
+        if not digest:
+            local = _local_digests(engine, spec.ref.short)
+            digest = sorted(local[1])[0] if local and local[1] else ""
+        if digest:
+            pins[spec.ref.name] = digest
+        else:
+            missing.append(spec.ref.name)
+    return pins, missing
+
+
+def with_force(tasks: list[ImageTask]) -> list[ImageTask]:
+    return [replace(t, force=True) for t in tasks]
