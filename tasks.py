@@ -92,14 +92,17 @@ def version(c: Context, kube_root: str | None = None, json: bool = False, file: 
     "platform": "os/arch to build for, e.g. linux/arm64 (repeatable; default $KUBE_BUILD_PLATFORMS, else the host)",
     "debug": "debug build: -gcflags=all=-N -l and symbols kept (like DBG=1)",
     "dry_run": "print the go commands and environment, build nothing",
+    "force": "rebuild even when the binaries are up to date (same go, flags, stamps and tree files)",
 })
 def build(c: Context, kube_root: str | None = None, what: list[str] | None = None,
-          platform: list[str] | None = None, debug: bool = False, dry_run: bool = False) -> None:
+          platform: list[str] | None = None, debug: bool = False, dry_run: bool = False,
+          force: bool = False) -> None:
     """Build components with Kubernetes' own flags and version stamps (like make WHAT=...)."""
     from build.driver import build_tree
 
     tree = _tree(c, kube_root)
-    build_tree(tree, as_list(what), as_list(platform), debug=debug, dry_run=dry_run, environ=os.environ)
+    build_tree(tree, as_list(what), as_list(platform), debug=debug, dry_run=dry_run, force=force,
+               environ=os.environ)
 
 
 @task(help={

@@ -40,7 +40,7 @@ def report(built: list[Built], root: Path) -> None:
 
 
 def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: bool = False,
-               dry_run: bool = False, environ: Mapping[str, str]) -> list[Built]:
+               dry_run: bool = False, force: bool = False, environ: Mapping[str, str]) -> list[Built]:
     """`inv build`: plan, then (unless dry run) execute and print one line per binary."""
     if not whats:
         raise UsageError("nothing to build: give --what=cmd/NAME (repeatable)",
@@ -55,9 +55,10 @@ def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug:
             print(cmd.shell(str(toolchain.go)))
         return []
     start = time.monotonic()
-    built = execute(tree, layout, plan, toolchain, environ, info)
+    built = execute(tree, layout, plan, toolchain, environ, info, force=force)
     report(built, tree.root)
-    info(f"built {len(built)} binaries in {time.monotonic() - start:.1f}s")
+    rebuilt = sum(not b.fresh for b in built)
+    info(f"{len(built)} binaries ({rebuilt} built, {len(built) - rebuilt} up to date) in {time.monotonic() - start:.1f}s")
     return built
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from build import codegen
+from build import codegen, uptodate
 from build.golang import GoToolchain
 from build.plan import BuildPlan, GoCommand
 from common.errors import CommandFailed, ToolError
@@ -27,6 +27,7 @@ class Built:
     path: Path
     size: int
     sha256: str
+    fresh: bool = False   # True when it was up to date and not rebuilt
 
 
 def sha256_of(path: Path) -> str:
@@ -129,15 +130,31 @@ def link_host_bin(layout: Layout, host: str) -> None:
     os.replace(tmp, link)
 
 
+def _command_key(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str], fingerprint: str) -> str:
+    # The staging directory name changes per run: leave it out of the key.
+    argv = [a.replace(str(cmd.staging), "<staging>") for a in cmd.argv]
+    return uptodate.build_key(toolchain.version, argv, command_env(cmd.env, toolchain, environ), fingerprint)
+
+
 def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolchain,
-            environ: Mapping[str, str], say: Callable[[str], None]) -> list[Built]:
-    """Workspace, code generation, then every go command; returns the binaries in place."""
+            environ: Mapping[str, str], say: Callable[[str], None], force: bool = False) -> list[Built]:
+    """Workspace, code generation, then every go command not already up to date; returns the binaries."""
     ensure_workspace(layout)
     check_cross_compilers(plan, environ)
     generate_missing(tree, plan, toolchain, environ, say)
+    fingerprint = uptodate.tree_fingerprint(tree.root)
     built: list[Built] = []
     for cmd in plan.commands:
         cmd.outdir.mkdir(parents=True, exist_ok=True)
+        key = _command_key(cmd, toolchain, environ, fingerprint)
+        names = [final.name for _, final in cmd.outputs()]
+        recorded = None if force else uptodate.fresh(cmd.outdir, names, key)
+        if recorded is not None:
+            say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform} (inputs unchanged; --force rebuilds)")
+            for name in names:
+                path = cmd.outdir / name
+                built.append(Built(cmd.platform, path, path.stat().st_size, recorded[name]["sha256"], fresh=True))
+            continue
         start = time.monotonic()
         say(f"building {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
             f"{' (static)' if cmd.static else ''}")
@@ -146,8 +163,12 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         except CommandFailed as exc:
             exc.hint = exc.hint or "the go output above says why; `inv build --dry-run` prints the exact command"
             raise
+        entries = {}
         for _, final in moved:
-            built.append(Built(cmd.platform, final, final.stat().st_size, sha256_of(final)))
+            digest = sha256_of(final)
+            built.append(Built(cmd.platform, final, final.stat().st_size, digest))
+            entries[final.name] = (key, digest)
+        uptodate.record(cmd.outdir, entries)
         say(f"  done in {time.monotonic() - start:.1f}s")
     link_host_bin(layout, plan.host_platform)
     return built

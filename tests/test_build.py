@@ -178,3 +178,27 @@ def test_dry_run_prints_commands_and_builds_nothing(sample_repo):
 def test_demo_runs(tmp_path):
     result = inv("demo", check=True)
     assert "Kubernetes v1.20.2" in result.stdout
+
+
+def test_up_to_date_skip_and_what_invalidates_it(sample_repo, tmp_path):
+    tree = sample_repo("gopath")
+    args = ("build", "--kube-root", str(tree), "--what=cmd/kubectl")
+    binary = tree / "_output/local/bin/linux/amd64/kubectl"
+    first = inv(*args, check=True)
+    assert "1 built" in first.stderr
+    second = inv(*args, check=True)
+    assert "up to date: cmd/kubectl" in second.stderr and "0 built" in second.stderr
+    assert second.stdout == first.stdout  # same line, same sha256
+    # A source change rebuilds (and the new stamp says dirty).
+    (tree / "cmd/kubectl/extra.go").write_text("package main\n\nvar extra = 1\n")
+    third = inv(*args, check=True)
+    assert "1 built" in third.stderr
+    assert raw_version(binary)["gitTreeState"] == "dirty"
+    # A different stamp (SOURCE_DATE_EPOCH) rebuilds.
+    fourth = inv(*args, env={**os.environ, "SOURCE_DATE_EPOCH": "0"}, check=True)
+    assert "1 built" in fourth.stderr and raw_version(binary)["buildDate"] == "1970-01-01T00:00:00Z"
+    # A binary changed behind our back is rebuilt, and --force always rebuilds.
+    inv(*args, check=True)
+    binary.write_bytes(b"not a binary")
+    assert "1 built" in inv(*args, check=True).stderr
+    assert "1 built" in inv(*args, "--force", check=True).stderr
