@@ -148,7 +148,8 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         cmd.outdir.mkdir(parents=True, exist_ok=True)
         key = _command_key(cmd, toolchain, environ, fingerprint)
         names = [final.name for _, final in cmd.outputs()]
-        recorded = None if force else uptodate.fresh(cmd.outdir, names, key)
+        stamps = uptodate.stamp_file(layout.output, cmd.platform)
+        recorded = None if force else uptodate.fresh(stamps, cmd.outdir, names, key)
         if recorded is not None:
             say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform} (inputs unchanged; --force rebuilds)")
             for name in names:
@@ -168,7 +169,7 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
             digest = sha256_of(final)
             built.append(Built(cmd.platform, final, final.stat().st_size, digest))
             entries[final.name] = (key, digest)
-        uptodate.record(cmd.outdir, entries)
+        uptodate.record(stamps, cmd.outdir, entries)
         say(f"  done in {time.monotonic() - start:.1f}s")
     link_host_bin(layout, plan.host_platform)
     return built

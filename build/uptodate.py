@@ -17,7 +17,6 @@ import re
 from pathlib import Path
 from typing import Mapping
 
-STAMPS = ".kbuild-stamps.json"
 _ENV_KEYS = re.compile(r"^(GO\w*|CGO_\w+|CC|CXX|AR|PKG_CONFIG\w*|PATH|KUBE_\w+|SOURCE_DATE_EPOCH|DBG)$")
 
 
@@ -46,16 +45,21 @@ def build_key(go_version: str, argv: list[str], env: Mapping[str, str], fingerpr
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _load(outdir: Path) -> dict[str, dict]:
+def stamp_file(output: Path, platform: str) -> Path:
+    """Where the keys of one platform's binaries are kept (outside the bin dir, which holds binaries only)."""
+    return output / ".kbuild" / f"stamps-{platform.replace('/', '-')}.json"
+
+
+def _load(stamps_path: Path) -> dict[str, dict]:
     try:
-        return json.loads((outdir / STAMPS).read_text())
+        return json.loads(stamps_path.read_text())
     except (OSError, ValueError):
         return {}
 
 
-def fresh(outdir: Path, names: list[str], key: str) -> dict[str, dict] | None:
+def fresh(stamps_path: Path, outdir: Path, names: list[str], key: str) -> dict[str, dict] | None:
     """The recorded entries if every binary exists, untouched since recorded, with this key; else None."""
-    stamps = _load(outdir)
+    stamps = _load(stamps_path)
     found = {}
     for name in names:
         entry = stamps.get(name)
@@ -71,12 +75,13 @@ def fresh(outdir: Path, names: list[str], key: str) -> dict[str, dict] | None:
     return found
 
 
-def record(outdir: Path, entries: dict[str, tuple[str, str]]) -> None:
+def record(stamps_path: Path, outdir: Path, entries: dict[str, tuple[str, str]]) -> None:
     """Remember {name: (key, sha256)} for binaries just placed in ``outdir``."""
-    stamps = _load(outdir)
+    stamps = _load(stamps_path)
     for name, (key, sha) in entries.items():
         st = (outdir / name).stat()
         stamps[name] = {"key": key, "sha256": sha, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    tmp = outdir / f".{STAMPS}.tmp-{os.getpid()}"
+    stamps_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = stamps_path.with_name(f".{stamps_path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True))
-    os.replace(tmp, outdir / STAMPS)
+    os.replace(tmp, stamps_path)
