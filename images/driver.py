@@ -101,22 +101,22 @@ def run(tree: KubeTree, environ: Mapping[str, str], *, list_only: bool = False, 
         write_lock(lock_path, lock_pins)
         info(f"wrote {lock_path} ({len(lock_pins)} images)")
     if failed:
-        hint = None
-        kinds = " ".join(failed_kinds(failed))
-        if "unreachable" in kinds:
-            hint = "check the mirror address, or add another with --mirror (tried in order)"
-        elif "not found" in kinds:
-            hint = "mirror the image there first, or try --layout flat/nested"
-        elif "auth" in kinds:
-            hint = "run `docker login` for that registry"
-        elif "lock wants" in kinds:
-            hint = "the lock file pins another digest: fix the mirror, or re-lock with --lock --force"
-        raise KBError(f"{len(failed)} of {len(outcomes)} images failed", hint=hint, code=1)
+        raise KBError(f"{len(failed)} of {len(outcomes)} images failed", hint=failure_hint(failed), code=1)
     return outcomes
 
 
-def failed_kinds(failed: list[sync.Outcome]) -> list[str]:
-    return [o.error for o in failed]
+def failure_hint(failed: list[sync.Outcome]) -> str | None:
+    """The likeliest fix, from what the failed images' sources said."""
+    said = " ".join(o.error for o in failed)
+    for needle, hint in (
+        ("lock wants", "the lock file pins another digest: fix the mirror, or re-lock with --lock --force"),
+        ("auth refused", "run `docker login` for that registry"),
+        ("unreachable", "check the mirror address, or add another with --mirror (tried in order)"),
+        ("not found", "mirror the image there first, or try the other --layout (nested/flat)"),
+    ):
+        if needle in said:
+            return hint
+    return None
 
 
 def sync_lock_default(environ: Mapping[str, str]) -> str:

@@ -103,3 +103,25 @@ def test_vars_expand_like_bash(tmp_path: Path):
     env = Vars({"REG": "mirror.example", "BASE_REG": "other.example/x"}, tmp_path)
     env.read_file(script, "common.sh")
     assert env.values["REG"] == "mirror.example" and env.values["BASE"] == "other.example/x"
+
+
+@pytest.mark.parametrize("detail,kind", [
+    ("manifest unknown: manifest unknown", "not found"),
+    ("pull access denied for x, repository does not exist or may require 'docker login'", "auth refused"),
+    ("unauthorized: authentication required", "auth refused"),
+    ('Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused', "unreachable"),
+    ("Get https://nope.invalid/v2/: dial tcp: lookup nope.invalid: no such host", "unreachable"),
+    ("something else", "failed"),
+])
+def test_classify_registry_errors(detail, kind):
+    from images.engine import classify
+    assert classify(detail) == kind
+
+
+def test_failure_hint_prefers_the_most_specific():
+    from images.driver import failure_hint
+    from images.sync import Outcome
+    assert "lock" in failure_hint([Outcome("a", error="m/a: serves sha256:1, lock wants sha256:2"),
+                                   Outcome("b", error="m/b: not found (x)")])
+    assert "docker login" in failure_hint([Outcome("a", error="m/a: auth refused (denied)")])
+    assert failure_hint([Outcome("a", error="weird")]) is None
