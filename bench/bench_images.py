@@ -198,6 +198,18 @@ def bench(args: argparse.Namespace, workdir: Path) -> Report:
         root = default_tree(workdir)
         tree_note = f"{root} (samples/sample-tree, gopath shape, tagged v1.20.2)"
 
+    # One environment for resolve, inv and the CLI: the caller's, minus any docker settings, plus
+    # (below) the private daemon, an empty docker config (no credential helpers) and no lock file.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_CONFIG"] = str(workdir / "docker-config")
+    env["KBUILD_IMAGES_LOCK"] = str(workdir / "no-images.lock")
+    env.pop("KUBE_ROOT", None)
+    Path(env["DOCKER_CONFIG"]).mkdir()
+    try:
+        specs = resolve(load_tree(root), env)
+    except KBError as exc:
+        raise BenchError(f"resolving the image set of {root}: {exc}") from None
+
     load_start = bb.load_average()
     facts = bb.machine_facts()
 
@@ -211,19 +223,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> Report:
             raise BenchError(f"starting the private engine: {exc.message}") from None
         client = daemon.client(timeout=300)
 
-        # One environment for inv and the CLI: the caller's, minus any docker settings, plus the
-        # private daemon, an empty docker config (no credential helpers) and no lock file.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         env["DOCKER_HOST"] = daemon.host
-        env["DOCKER_CONFIG"] = str(workdir / "docker-config")
-        env["KBUILD_IMAGES_LOCK"] = str(workdir / "no-images.lock")
-        env.pop("KUBE_ROOT", None)
-        Path(env["DOCKER_CONFIG"]).mkdir()
-
-        try:
-            specs = resolve(load_tree(root), env)
-        except KBError as exc:
-            raise BenchError(f"resolving the image set of {root}: {exc}") from None
         images = seed(client, registry.address, specs, daemon.data_root)
 
         def clean() -> None:

@@ -103,19 +103,27 @@ def sample_repo(tmp_path: Path):
 # end (also when tests fail). Images left by one test stay in the session engine: use unique names.
 
 
+def _service(start, workdir: Path, need: str):
+    """Start a service for a fixture (fail in CI / skip elsewhere if it can't), stop it afterwards."""
+    from tests._support import engine
+
+    try:
+        service = start(workdir)
+    except engine.EngineError as exc:
+        require(False, f"{need}: {exc}")
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory):
     """The session's private dockerd (vfs, no bridge): `.host`, `.client()`, `.stop()`."""
     from tests._support import engine
 
-    try:
-        daemon = engine.start_dockerd(tmp_path_factory.mktemp("engine"))
-    except engine.EngineError as exc:
-        require(False, f"a private Docker engine (apt-get install docker.io): {exc}")
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from _service(engine.start_dockerd, tmp_path_factory.mktemp("engine"),
+                        "a private Docker engine (apt-get install docker.io)")
 
 
 @pytest.fixture(scope="session")
@@ -129,14 +137,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
     """The session's registry on 127.0.0.1:PORT (plain HTTP, which the engine allows for loopback)."""
     from tests._support import engine
 
-    try:
-        reg = engine.start_registry(tmp_path_factory.mktemp("registry"))
-    except engine.EngineError as exc:
-        require(False, f"a local registry (apt-get install docker-registry): {exc}")
-    try:
-        yield reg
-    finally:
-        reg.stop()
+    yield from _service(engine.start_registry, tmp_path_factory.mktemp("registry"),
+                        "a local registry (apt-get install docker-registry)")
 
 
 @pytest.fixture
@@ -144,14 +146,8 @@ def fresh_engine(tmp_path_factory: pytest.TempPathFactory):
     """A second, empty dockerd for this test only, running beside the session engine."""
     from tests._support import engine
 
-    try:
-        daemon = engine.start_dockerd(tmp_path_factory.mktemp("fresh-engine"))
-    except engine.EngineError as exc:
-        require(False, f"a private Docker engine (apt-get install docker.io): {exc}")
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from _service(engine.start_dockerd, tmp_path_factory.mktemp("fresh-engine"),
+                        "a private Docker engine (apt-get install docker.io)")
 
 
 @pytest.fixture
