@@ -129,7 +129,7 @@ def check_present(client: Any, images: list[Image], after: str) -> None:
             raise BenchError(f"{after}: {im.canonical} is not in the engine ({exc})") from None
 
 
-def seed(client: Any, registry_address: str, specs: list, data_root: Path) -> list[Image]:
+def seed(client: Any, registry_address: str, specs: list, data_root: Path, payload_mb: int = 0) -> list[Image]:
     """A stand-in image per spec, pushed under its nested mirror name; local copies removed."""
     from images.refs import mirror_ref
     from tests._support import engine as eng
@@ -138,7 +138,8 @@ def seed(client: Any, registry_address: str, specs: list, data_root: Path) -> li
     for spec in specs:
         mirror = mirror_ref(spec.ref, f"{registry_address}/{MIRROR_PREFIX}", LAYOUT).name
         try:
-            eng.make_image(client, mirror, spec.ref.name)
+            # A payload (random, so incompressible) makes the pulls big enough for parallelism to show.
+            eng.make_image(client, mirror, spec.ref.name + os.urandom(payload_mb * 524288).hex())
             digest = eng.push(client, mirror)
         except eng.EngineError as exc:
             raise BenchError(f"seeding the mirror with {mirror}: {exc.message}") from None
@@ -224,7 +225,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> Report:
         client = daemon.client(timeout=300)
 
         env["DOCKER_HOST"] = daemon.host
-        images = seed(client, registry.address, specs, daemon.data_root)
+        images = seed(client, registry.address, specs, daemon.data_root, args.payload_mb)
 
         def clean() -> None:
             clean_engine(client, images, daemon.data_root)
@@ -313,6 +314,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="the Kubernetes tree whose image set to use (default: the bundled sample tree, in a temp dir)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per task after one warm-up (default 5)")
     p.add_argument("--markdown", action="store_true", help="print the results as markdown tables")
+    p.add_argument("--payload-mb", type=int, default=32,
+                   help="random bytes added to each stand-in image, in MB (default 32; 0 for ~2 MB images)")
     p.add_argument("--inv", default=None, help="the inv executable (default: `inv` on PATH)")
     args = p.parse_args(argv)
     if args.runs < 1:
