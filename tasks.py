@@ -147,7 +147,62 @@ def images(c: Context, kube_root: str | None = None, list: bool = False, json: b
         lock=lock, lock_file=lock_file, env=env, docker_host=docker_host)
 
 
-ns = Collection(source, workspace, version, build, demo, images)
+@task(iterable=["platform", "mirror"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "quick": "like `make quick-release`: KUBE_RELEASE_RUN_TESTS=n KUBE_FASTBUILD=true",
+    "platform": "os/arch to build (repeatable): sets KUBE_BUILD_PLATFORMS",
+    "mirror": "registry to pull the build's images from and retag (repeatable; as for `inv images`)",
+    "layout": "mirror layout: nested or flat (as for `inv images`)",
+    "skip_images": "don't pull or retag images first (they must already be present)",
+    "docker_host": "engine for release.sh and the images (default $DOCKER_HOST; a remote engine works with "
+                   "Kubernetes' own release.sh, which syncs the tree over rsync)",
+    "report": "where to write the JSON report (default _output/release-tars/release-report.json)",
+})
+def release(c: Context, kube_root: str | None = None, quick: bool = False, platform: list[str] | None = None,
+            mirror: list[str] | None = None, layout: str = "", skip_images: bool = False,
+            docker_host: str | None = None, report: str = "") -> None:
+    """Run the tree's build/release.sh offline with the retagged images; write SHA256SUMS and a report."""
+    from build.release import run_release
+
+    cfg = c.config.get("images", {})
+    run_release(_tree(c, kube_root), os.environ, quick=quick, platforms=as_list(platform),
+                mirrors=as_list(mirror) or as_list(cfg.get("mirrors")), layout=layout or cfg.get("layout") or "nested",
+                skip_images=skip_images, docker_host=docker_host, report_path=Path(report) if report else None)
+
+
+@task(name="ci", iterable=["what", "mirror"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "what": "targets to build (repeatable; default: the tree's server targets)",
+    "release": "run build/release.sh instead of per-component builds",
+    "quick": "with --release: like `make quick-release`",
+    "mirror": "registry to pull the build's images from and retag (repeatable)",
+    "layout": "mirror layout: nested or flat",
+    "skip_images": "skip the images step",
+    "docker_host": "engine to use (default $DOCKER_HOST)",
+    "report": "JSON report path (default _output/ci/report.json in the tree)",
+    "junit": "JUnit XML path, one test case per step (default _output/ci/junit.xml in the tree)",
+})
+def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, release: bool = False,
+       quick: bool = False, mirror: list[str] | None = None, layout: str = "", skip_images: bool = False,
+       docker_host: str | None = None, report: str = "", junit: str = "") -> None:
+    """The CI pipeline step: doctor → workspace → images → build or release, with JSON and JUnit reports."""
+    from invoke import Exit
+
+    from build.pipeline import run_pipeline
+
+    tree = _tree(c, kube_root)
+    cfg = c.config.get("images", {})
+    out = tree.root / "_output" / "ci"
+    code = run_pipeline(tree, os.environ, whats=as_list(what), release=release, quick=quick,
+                        mirrors=as_list(mirror) or as_list(cfg.get("mirrors")),
+                        layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
+                        docker_host=docker_host, report_path=Path(report) if report else out / "report.json",
+                        junit_path=Path(junit) if junit else out / "junit.xml")
+    if code:
+        raise Exit(code=code)
+
+
+ns = Collection(source, workspace, version, build, demo, images, release, ci)
 ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"}})
 
 if __name__ == "__main__":  # pragma: no cover

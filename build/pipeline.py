@@ -1,0 +1,159 @@
+"""`inv ci`: the whole pipeline as steps — doctor, workspace, images, build or release — with a JSON
+report and a JUnit XML file (one test case per step) for CI systems to show.
+
+Each step runs only if the ones before it passed; the exit code is the first failure's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from common.cli import info
+from common.errors import KBError
+from workspace.tree import KubeTree, _function_targets
+
+DEFAULT_SERVER_TARGETS = ("cmd/kube-apiserver", "cmd/kube-controller-manager", "cmd/kube-scheduler",
+                          "cmd/kube-proxy", "cmd/kubelet", "cmd/kubeadm")
+
+
+@dataclass
+class Step:
+    name: str
+    status: str = "skipped"      # passed / failed / skipped
+    seconds: float = 0.0
+    detail: str = ""
+    code: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def server_targets(tree: KubeTree) -> list[str]:
+    """The tree's server targets (kube::golang::server_targets) that are main packages here."""
+    from build.targets import _has_main
+
+    listed = _function_targets(tree.golang_sh, "kube::golang::server_targets") or list(DEFAULT_SERVER_TARGETS)
+    return [t for t in listed if (tree.root / t).is_dir() and _has_main(tree.root / t)]
+
+
+def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker_host: str | None) -> dict[str, Any]:
+    """The checks the later steps rely on; raises on the first missing piece."""
+    from build.golang import check_minimum, find_go
+
+    toolchain = find_go(environ)
+    check_minimum(toolchain, tree.minimum_go)
+    facts: dict[str, Any] = {"tree": str(tree.root), "era": tree.era.value, "go": toolchain.version,
+                             "go_path": str(toolchain.go)}
+    if not shutil.which("git", path=environ.get("PATH")):
+        raise KBError("git: not found on PATH", hint="apt-get install git")
+    if need_engine:
+        from images.engine import Engine
+
+        engine = Engine.connect(environ, docker_host)
+        facts["engine"] = engine.host
+    return facts
+
+
+def run_pipeline(tree: KubeTree, environ: Mapping[str, str], *, whats: list[str], release: bool, quick: bool,
+                 mirrors: list[str], layout: str, skip_images: bool, docker_host: str | None,
+                 report_path: Path, junit_path: Path) -> int:
+    """Run every step in order; write the report and the JUnit file whatever happens. Returns the exit code."""
+    use_images = not skip_images and (release or bool(mirrors))
+    steps = [Step("doctor"), Step("workspace"), Step("images"), Step("release" if release else "build")]
+    actions: dict[str, Callable[[], dict[str, Any]]] = {
+        "doctor": lambda: doctor(tree, environ, use_images or release, docker_host),
+        "workspace": lambda: _workspace(tree, environ),
+        "images": lambda: _images(tree, environ, mirrors, layout, docker_host),
+        "build": lambda: _build(tree, environ, whats),
+        "release": lambda: _release(tree, environ, quick, mirrors, layout, docker_host),
+    }
+    code = 0
+    for step in steps:
+        if code:
+            step.detail = "not run: an earlier step failed"
+            continue
+        if step.name == "images" and not use_images:
+            step.detail = "no mirrors and no release: nothing needs the images"
+            continue
+        info(f"== {step.name}")
+        start = time.monotonic()
+        try:
+            step.data = actions[step.name]() or {}
+            step.status = "passed"
+        except KBError as exc:
+            step.status, step.detail, step.code = "failed", exc.message, exc.code or 1
+            if exc.hint:
+                step.detail += f" (tip: {exc.hint})"
+            code = step.code
+            info(f"ERROR {step.name}: {step.detail}")
+        step.seconds = round(time.monotonic() - start, 2)
+    write_report(report_path, steps, code)
+    write_junit(junit_path, steps)
+    info(f"report: {report_path}; junit: {junit_path}")
+    return code
+
+
+def _workspace(tree: KubeTree, environ: Mapping[str, str]) -> dict[str, Any]:
+    from workspace.layout import ensure_workspace, plan_layout
+
+    layout = plan_layout(tree, environ)
+    actions = ensure_workspace(layout)
+    return {"link": str(layout.link) if layout.link else None, "changes": [a.kind for a in actions]}
+
+
+def _images(tree: KubeTree, environ: Mapping[str, str], mirrors: list[str], layout: str,
+            docker_host: str | None) -> dict[str, Any]:
+    from images import driver
+
+    outcomes = driver.run(tree, environ, mirrors=mirrors, layout=layout, docker_host=docker_host)
+    return {"images": [asdict(o) for o in outcomes]}
+
+
+def _build(tree: KubeTree, environ: Mapping[str, str], whats: list[str]) -> dict[str, Any]:
+    from build.driver import build_tree
+
+    targets = whats or server_targets(tree)
+    built = build_tree(tree, targets, [], environ=environ)
+    return {"targets": targets, "binaries": [{"path": str(b.path), "platform": b.platform, "size": b.size,
+                                              "sha256": b.sha256, "up_to_date": b.fresh} for b in built]}
+
+
+def _release(tree: KubeTree, environ: Mapping[str, str], quick: bool, mirrors: list[str], layout: str,
+             docker_host: str | None) -> dict[str, Any]:
+    from build.release import run_release
+
+    # The images step already ran: don't pull twice.
+    result = run_release(tree, environ, quick=quick, mirrors=mirrors, layout=layout, skip_images=True,
+                         docker_host=docker_host)
+    return {"tarballs": result.tarballs, "log": str(result.log), "report": str(result.report)}
+
+
+def write_report(path: Path, steps: list[Step], code: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"exit_code": code, "steps": [asdict(s) for s in steps]}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(body, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_junit(path: Path, steps: list[Step]) -> None:
+    """JUnit XML: one <testcase> per step, <failure> or <skipped> where it applies."""
+    failures = sum(s.status == "failed" for s in steps)
+    skipped = sum(s.status == "skipped" for s in steps)
+    suite = ET.Element("testsuite", name="kbuild ci", tests=str(len(steps)), failures=str(failures),
+                       errors="0", skipped=str(skipped), time=f"{sum(s.seconds for s in steps):.2f}")
+    for s in steps:
+        case = ET.SubElement(suite, "testcase", classname="kbuild.ci", name=s.name, time=f"{s.seconds:.2f}")
+        if s.status == "failed":
+            ET.SubElement(case, "failure", message=s.detail, type=f"exit {s.code}").text = s.detail
+        elif s.status == "skipped":
+            ET.SubElement(case, "skipped", message=s.detail)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
