@@ -93,16 +93,18 @@ def version(c: Context, kube_root: str | None = None, json: bool = False, file: 
     "debug": "debug build: -gcflags=all=-N -l and symbols kept (like DBG=1)",
     "dry_run": "print the go commands and environment, build nothing",
     "force": "rebuild even when the binaries are up to date (same go, flags, stamps and tree files)",
+    "hyperkube_links": "with --what=cmd/hyperkube (trees up to v1.18): link each server name the tree's "
+                       "hyperkube knows (kube-apiserver, kubelet, ...) to the binary",
 })
 def build(c: Context, kube_root: str | None = None, what: list[str] | None = None,
           platform: list[str] | None = None, debug: bool = False, dry_run: bool = False,
-          force: bool = False) -> None:
+          force: bool = False, hyperkube_links: bool = False) -> None:
     """Build components with Kubernetes' own flags and version stamps (like make WHAT=...)."""
     from build.driver import build_tree
 
     tree = _tree(c, kube_root)
     build_tree(tree, as_list(what), as_list(platform), debug=debug, dry_run=dry_run, force=force,
-               environ=os.environ)
+               hyperkube_links=hyperkube_links, environ=os.environ)
 
 
 @task(help={
@@ -202,7 +204,66 @@ def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, 
         raise Exit(code=code)
 
 
-ns = Collection(source, workspace, version, build, demo, images, release, ci)
+@task(help={
+    "kube_root": KUBE_ROOT_HELP,
+    "what": "the apiserver package to prove (default cmd/kube-apiserver); built first unless up to date",
+    "keep": "keep the work directory (_output/smoke/...) with the logs, certs and etcd data",
+})
+def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiserver", keep: bool = False) -> None:
+    """Boot the built kube-apiserver against a real etcd on loopback and check version and a ConfigMap."""
+    from build.smoke import smoke as run
+
+    result = run(_tree(c, kube_root), what, os.environ, info, keep=keep)
+    for check, value in result.checks:
+        print(f"ok  {check}: {value}")
+    for label, seconds in result.timings.items():
+        print(f"    {label}: {seconds:.1f}s")
+
+
+@task(iterable=["task", "mirror"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "task": f"the tasks to check for (repeatable; build, images, release, smoke, ci; default build)",
+    "mirror": "mirror registry to check (repeatable; default images.mirrors in invoke.yaml)",
+    "docker_host": "engine to check (default $DOCKER_HOST)",
+})
+def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = None,
+           mirror: list[str] | None = None, docker_host: str | None = None) -> None:
+    """One table of what the tasks need and whether it is there, with the fix; exit 0 when the given tasks can run."""
+    from invoke import Exit
+
+    from build.doctor import TASKS, render, run_checks, verdict
+    from common.errors import UsageError
+    from images.refs import check_mirror
+    from workspace.tree import resolve_root
+
+    tasks = as_list(task) or ["build"]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise UsageError(f"--task {', '.join(unknown)}: choose from {', '.join(TASKS)}")
+    mirrors = [check_mirror(m) for m in as_list(mirror) or as_list(c.config.get("images", {}).get("mirrors"))]
+    root = resolve_root(kube_root, os.environ, c.config.get("kube", {}).get("root"))
+    checks = run_checks(root, os.environ, mirrors, docker_host)
+    print("\n".join(render(checks, tasks)))
+    failing = verdict(checks, tasks)
+    if failing:
+        info(f"not ready for {', '.join(tasks)}: {', '.join(c.name for c in failing)}")
+        raise Exit(code=1)
+
+
+@task(help={
+    "kube_root": KUBE_ROOT_HELP,
+    "all": "remove all of _output (release tarballs, logs, dockerized outputs), not just _output/local",
+})
+def clean(c: Context, kube_root: str | None = None, all: bool = False) -> None:
+    """Remove build outputs (_output/local, or all of _output); never anything outside _output."""
+    from workspace.clean import clean as run
+
+    tree = _tree(c, kube_root)
+    removed = run(tree.root, all)
+    print("\n".join(f"removed {p}" for p in removed) or "nothing to remove")
+
+
+ns = Collection(source, workspace, version, build, demo, images, release, ci, smoke, doctor, clean)
 ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"}})
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,11 +40,19 @@ def report(built: list[Built], root: Path) -> None:
 
 
 def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: bool = False,
-               dry_run: bool = False, force: bool = False, environ: Mapping[str, str]) -> list[Built]:
+               dry_run: bool = False, force: bool = False, hyperkube_links: bool = False,
+               environ: Mapping[str, str]) -> list[Built]:
     """`inv build`: plan, then (unless dry run) execute and print one line per binary."""
     if not whats:
         raise UsageError("nothing to build: give --what=cmd/NAME (repeatable)",
                          hint="e.g. inv build --what=cmd/kube-apiserver --what=cmd/kubectl")
+    link_names: list[str] = []
+    if hyperkube_links:
+        from build.hyperkube import server_names
+
+        if not any(w.strip().strip("./").rstrip("/") == "cmd/hyperkube" for w in whats):
+            raise UsageError("--hyperkube-links goes with --what=cmd/hyperkube")
+        link_names = server_names(tree)
     toolchain, layout, plan = make_plan(tree, whats, platforms, debug=debug, environ=environ)
     info(f"{tree.root}: {tree.era.value} era, {toolchain.version}, version {plan.version.version or '(none)'}"
          f" ({plan.version.tree_state or 'no git'})")
@@ -57,6 +65,13 @@ def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug:
     start = time.monotonic()
     built = execute(tree, layout, plan, toolchain, environ, info, force=force)
     report(built, tree.root)
+    if link_names:
+        from build.hyperkube import make_links
+
+        for b in built:
+            if b.path.name == "hyperkube":
+                links = make_links(b.path, link_names)
+                info(f"hyperkube links in {b.path.parent}: {', '.join(p.name for p in links)}")
     rebuilt = sum(not b.fresh for b in built)
     info(f"{len(built)} binaries ({rebuilt} built, {len(built) - rebuilt} up to date) in {time.monotonic() - start:.1f}s")
     return built

