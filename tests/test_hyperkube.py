@@ -54,3 +54,28 @@ def test_links_flag_needs_hyperkube(sample_repo):
     tree = sample_repo("gopath")
     result = inv("build", "--kube-root", str(tree), "--what=cmd/kubectl", "--hyperkube-links")
     assert result.returncode == 2 and "--what=cmd/hyperkube" in result.stderr
+
+
+@pytest.mark.go
+def test_hyperkube_variant_builds_with_links(tmp_path):
+    from workspace.sample import materialize
+    from workspace.source import init_repo
+
+    tree = materialize(tmp_path / "hk", "gopath", variant="hyperkube")
+    init_repo(tree, "v1.18.0")
+    assert server_names(KubeTree(tree)) == ["kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                                            "kube-proxy", "kubelet", "kubectl"]
+    result = inv("build", "--kube-root", str(tree), "--what=cmd/hyperkube", "--hyperkube-links", check=True)
+    bindir = tree / "_output/local/bin/linux/amd64"
+    assert "hyperkube links in" in result.stderr
+    for name in server_names(KubeTree(tree)):
+        link = bindir / name
+        assert link.is_symlink() and link.readlink() == Path("hyperkube")
+        out = subprocess.run([str(link)], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == f"{name}: sample hyperkube server"
+    version = subprocess.run([str(bindir / "kube-apiserver"), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == "Kubernetes v1.18.0"
+    by_arg = subprocess.run([str(bindir / "hyperkube"), "kubelet"], capture_output=True, text=True, check=True)
+    assert by_arg.stdout.strip() == "kubelet: sample hyperkube server"
+    # Idempotent: a rebuild (up to date) re-makes the links without complaint.
+    inv("build", "--kube-root", str(tree), "--what=cmd/hyperkube", "--hyperkube-links", check=True)

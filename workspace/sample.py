@@ -20,6 +20,14 @@
     ``go work vendor`` writes.
 
 The later two eras also carry the generated OpenAPI file, as if committed.
+
+A *variant* adds to any era's shape. :data:`VARIANTS` lists them:
+
+``hyperkube``
+    Like trees up to v1.18: ``cmd/hyperkube``, one binary that becomes
+    kube-apiserver, kubelet, ... by the name it is called with or by its
+    first argument (from ``samples/variants/hyperkube``), listed in
+    ``KUBE_ALL_TARGETS``.
 """
 
 from __future__ import annotations
@@ -28,13 +36,19 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["SAMPLE_ROOT", "ERAS", "materialize"]
+__all__ = ["SAMPLE_ROOT", "VARIANTS_ROOT", "ERAS", "VARIANTS", "materialize"]
 
 SAMPLE_ROOT: Path = Path(__file__).resolve().parent.parent / "samples" / "sample-tree"
 """The checked-in sample tree (``<repo>/samples/sample-tree``)."""
 
 ERAS: tuple[str, ...] = ("gopath", "modules", "workspace")
 """The tree shapes :func:`materialize` can produce, oldest first."""
+
+VARIANTS_ROOT: Path = SAMPLE_ROOT.parent / "variants"
+"""Overlays for the sample tree (``<repo>/samples/variants/<variant>``)."""
+
+VARIANTS: tuple[str, ...] = ("hyperkube",)
+"""The overlays :func:`materialize` can add on top of an era's shape."""
 
 _STAGING = ("client-go", "component-base")
 
@@ -126,17 +140,24 @@ _WANT_GO_VERSION_BLOCK = """  local want_go_version
 }
 """
 
+# The end of hack/lib/golang.sh's KUBE_ALL_TARGETS list, before and after the hyperkube variant.
+_ALL_TARGETS_END = "  cmd/kubelet\n)\n"
+_ALL_TARGETS_END_HYPERKUBE = "  cmd/kubelet\n  cmd/hyperkube\n)\n"
 
-def materialize(dest: Path, era: str = "gopath") -> Path:
+
+def materialize(dest: Path, era: str = "gopath", variant: str | None = None) -> Path:
     """Copy the sample tree to ``dest`` and reshape it into ``era``.
 
     ``dest`` must not exist or be an empty directory. Symlinks (the
     ``vendor/k8s.io/*`` links into ``staging/``) are copied as symlinks.
-    Returns ``dest``. Raises :class:`ValueError` for an unknown era or a
-    non-empty ``dest``.
+    ``variant`` (one of :data:`VARIANTS`, or ``None``) is then laid over
+    the reshaped tree. Returns ``dest``. Raises :class:`ValueError` for an
+    unknown era or variant or a non-empty ``dest``.
     """
     if era not in ERAS:
         raise ValueError(f"unknown era {era!r}; expected one of {', '.join(ERAS)}")
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     dest = Path(dest)
     if dest.exists():
         if not dest.is_dir() or any(dest.iterdir()):
@@ -147,6 +168,8 @@ def materialize(dest: Path, era: str = "gopath") -> Path:
         _to_modules(dest)
     elif era == "workspace":
         _to_workspace(dest)
+    if variant == "hyperkube":
+        _add_hyperkube(dest)
     return dest
 
 
@@ -217,3 +240,9 @@ def _to_workspace(root: Path) -> None:
     _remove_between(golang, _MIN_GO_VERSION_BLOCK_START, _MIN_GO_VERSION_BLOCK_END, _WANT_GO_VERSION_BLOCK)
     _generate_openapi(root)
     _drop_gitignore_openapi(root)
+
+
+def _add_hyperkube(root: Path) -> None:
+    """Lay the hyperkube overlay over a tree of any era and make it a target."""
+    shutil.copytree(VARIANTS_ROOT / "hyperkube", root, symlinks=True, dirs_exist_ok=True)
+    _replace(root / "hack" / "lib" / "golang.sh", _ALL_TARGETS_END, _ALL_TARGETS_END_HYPERKUBE)

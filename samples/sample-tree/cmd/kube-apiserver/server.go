@@ -12,9 +12,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/component-base/version"
 )
 
 const (
@@ -43,7 +44,7 @@ func run(o *serverOptions, openapiDefs int) error {
 	if err != nil {
 		return err
 	}
-	logf('I', "Version: %s", versionString())
+	logf('I', "Version: %s", version.Get().GitVersion)
 	logf('I', "loaded %d OpenAPI definitions, %d bearer token(s)", openapiDefs, len(tokens))
 
 	if err := waitForEtcd(etcd); err != nil {
@@ -64,7 +65,6 @@ func run(o *serverOptions, openapiDefs int) error {
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,
@@ -94,22 +94,18 @@ func run(o *serverOptions, openapiDefs int) error {
 	return nil
 }
 
-func versionString() string {
-	raw, err := rawVersion()
-	if err != nil {
-		return err.Error()
-	}
-	return strings.Join(strings.Fields(string(raw)), " ")
-}
-
 // waitForEtcd polls <etcd>/health until it answers 200 (the real server's
 // storage factory fails to start when etcd is not there).
 func waitForEtcd(etcd *url.URL) error {
 	health := etcd.JoinPath("health").String()
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{}
 	deadline := time.Now().Add(etcdTimeout)
 	var last error
 	for {
+		client.Timeout = time.Second
+		if left := time.Until(deadline); left < client.Timeout {
+			client.Timeout = left + time.Millisecond // never 0 (no timeout)
+		}
 		resp, err := client.Get(health)
 		if err == nil {
 			resp.Body.Close()
