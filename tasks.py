@@ -222,7 +222,7 @@ def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiser
 
 @task(iterable=["task", "mirror"], help={
     "kube_root": KUBE_ROOT_HELP,
-    "task": f"the tasks to check for (repeatable; build, images, release, smoke, ci; default build)",
+    "task": "the tasks to check for (repeatable; build, images, release, smoke, ci; default build)",
     "mirror": "mirror registry to check (repeatable; default images.mirrors in invoke.yaml)",
     "docker_host": "engine to check (default $DOCKER_HOST)",
 })

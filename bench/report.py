@@ -34,7 +34,10 @@ def _median(t: bb.Timing) -> float | None:
 
 
 def _row(task: str, mine: float | None, equiv: str, theirs: float | None) -> list[str]:
-    ratio = f"{theirs / mine:.1f}x faster" if mine and theirs else "-"
+    if mine and theirs:
+        ratio = f"{theirs / mine:.1f}x faster" if theirs >= mine else f"{mine / theirs:.1f}x slower"
+    else:
+        ratio = "-"
     return [task, f"{mine:.2f}" if mine is not None else "-", equiv,
             f"{theirs:.2f}" if theirs is not None else "-", ratio]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from common.system import mem_available_gb
 from common.errors import KBError
 
 TASKS = ("build", "images", "release", "smoke", "ci")
@@ -30,15 +31,6 @@ def _tool(name: str, environ: Mapping[str, str], needed_by: tuple[str, ...], fix
     path = shutil.which(name, path=environ.get("PATH"))
     return Check(name, "ok" if path else "MISSING", path or "not on PATH", "" if path else fix, needed_by)
 
-
-def _mem_gb() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1048576
-    except OSError:
-        pass
-    return float("nan")
 
 
 def mirror_reachable(mirror: str, timeout: float = 3.0) -> tuple[bool, str]:
@@ -100,7 +92,7 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
                             "free space (inv clean; GOCACHE can be ~3 GB)", ("build", "release", "ci")))
         layout = plan_layout(tree, environ)
         checks.append(_link_check(layout))
-    mem = _mem_gb()
+    mem = mem_available_gb()
     checks.append(Check("memory", "ok" if not mem < MIN_MEMORY_GB else "WARN", f"{mem:.1f} GiB available",
                         "" if not mem < MIN_MEMORY_GB else "kube-apiserver's link wants ~3 GB",
                         ("build", "release", "ci")))

@@ -9,7 +9,6 @@ SHA256SUMS, a line per tarball and a JSON report.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from common.system import mem_available_gb, sha256_of
 from common.errors import KBError, ToolError, UsageError
 from workspace.tree import KubeTree
 
@@ -74,15 +74,6 @@ class Check:
     fix: str = ""
 
 
-def _mem_available_gb() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1048576
-    except OSError:
-        pass
-    return float("inf")
-
 
 def preflight(tree: KubeTree, plan: ReleasePlan, engine: Any, kube_cross: str | None,
               environ: Mapping[str, str]) -> list[Check]:
@@ -102,7 +93,7 @@ def preflight(tree: KubeTree, plan: ReleasePlan, engine: Any, kube_cross: str | 
     checks.append(Check("disk", free >= min_disk, f"{free:.1f} GiB free under {tree.root} (need {min_disk:g})",
                         "free some space (inv clean, docker system prune)"))
     min_mem = float(environ.get("KBUILD_MIN_MEMORY_GB", MIN_MEMORY_GB))
-    mem = _mem_available_gb()
+    mem = mem_available_gb()
     checks.append(Check("memory", mem >= min_mem, f"{mem:.1f} GiB available (need {min_mem:g})",
                         "the link steps need several GB: close other work or use a bigger machine"))
     return checks
@@ -160,13 +151,6 @@ def _remove_new_containers(engine: Any, before: set[str]) -> None:
         except Exception:  # noqa: BLE001 - keep removing the others
             pass
 
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -13,6 +12,7 @@ from typing import Callable, Mapping
 from build import codegen, uptodate
 from build.golang import GoToolchain
 from build.plan import BuildPlan, GoCommand
+from common.system import sha256_of
 from common.errors import CommandFailed, ToolError
 from common.proc import merged_env, prepend_path, run
 from workspace.layout import Layout, ensure_workspace
@@ -29,13 +29,6 @@ class Built:
     sha256: str
     fresh: bool = False   # True when it was up to date and not rebuilt
 
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def command_env(command_overlay: Mapping[str, str | None], toolchain: GoToolchain,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -137,7 +136,3 @@ def _save(engine: Engine, specs: list[ImageSpec], path: Path) -> list[sync.Outco
             tmp.unlink()
     print(f"saved {len(specs)} images to {path} ({path.stat().st_size / 1048576:.1f} MB)")
     return []
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `inv images`")

@@ -6,7 +6,6 @@ says what was tried and how to fix it; the SDK is imported lazily.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
@@ -147,7 +146,3 @@ def repo_digests(image: Mapping[str, Any] | None) -> dict[str, str]:
         repo, _, digest = item.partition("@")
         out[repo] = digest
     return out
-
-
-def docker_host_hint() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 from common.errors import UsageError
@@ -165,7 +165,3 @@ def lock_pins(engine: Engine, specs: list[ImageSpec], outcomes: list[Outcome]) -
         else:
             missing.append(spec.ref.name)
     return pins, missing
-
-
-def with_force(tasks: list[ImageTask]) -> list[ImageTask]:
-    return [replace(t, force=True) for t in tasks]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import UsageError
-from conftest import git, inv
+from tests.conftest import git, inv
 from workspace.sample import materialize
 from workspace.source import check_ref, check_url, init_repo
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import TreeError
-from conftest import SHARED_GOCACHE, inv
+from tests.conftest import SHARED_GOCACHE, inv
 from workspace.layout import MARKER, ensure_workspace, export_lines, plan_layout, plan_workspace
 from workspace.sample import materialize
 from workspace.tree import Era, load_tree
