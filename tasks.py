@@ -231,22 +231,12 @@ def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = No
     """One table of what the tasks need and whether it is there, with the fix; exit 0 when the given tasks can run."""
     from invoke import Exit
 
-    from build.doctor import TASKS, render, run_checks, verdict
-    from common.errors import UsageError
-    from images.refs import check_mirror
+    from build.doctor import doctor as run
     from workspace.tree import resolve_root
 
-    tasks = as_list(task) or ["build"]
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        raise UsageError(f"--task {', '.join(unknown)}: choose from {', '.join(TASKS)}")
-    mirrors = [check_mirror(m) for m in as_list(mirror) or as_list(c.config.get("images", {}).get("mirrors"))]
     root = resolve_root(kube_root, os.environ, c.config.get("kube", {}).get("root"))
-    checks = run_checks(root, os.environ, mirrors, docker_host)
-    print("\n".join(render(checks, tasks)))
-    failing = verdict(checks, tasks)
-    if failing:
-        info(f"not ready for {', '.join(tasks)}: {', '.join(c.name for c in failing)}")
+    mirrors = as_list(mirror) or as_list(c.config.get("images", {}).get("mirrors"))
+    if not run(root, os.environ, as_list(task) or ["build"], mirrors, docker_host):
         raise Exit(code=1)
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from common.system import mem_available_gb
 from common.errors import KBError
+from common.system import mem_available_gb
 
 TASKS = ("build", "images", "release", "smoke", "ci")
 MIN_FREE_GB = 5.0        # a cold kube-apiserver build fills ~3 GB of GOCACHE
@@ -30,7 +30,6 @@ class Check:
 def _tool(name: str, environ: Mapping[str, str], needed_by: tuple[str, ...], fix: str) -> Check:
     path = shutil.which(name, path=environ.get("PATH"))
     return Check(name, "ok" if path else "MISSING", path or "not on PATH", "" if path else fix, needed_by)
-
 
 
 def mirror_reachable(mirror: str, timeout: float = 3.0) -> tuple[bool, str]:
@@ -75,10 +74,13 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
     except KBError as exc:
         checks.append(Check("go", "MISSING", exc.message, exc.hint or "", ("build", "smoke", "ci")))
     checks.append(_tool("git", environ, ("build", "ci"), "apt-get install git"))
-    needs_codegen = bool(tree and codegen.missing(tree))
-    codegen_users = ("build", "smoke", "ci") if needs_codegen else ()
-    checks.append(_tool("make", environ, codegen_users + ("release",), "apt-get install make"))
-    checks.append(_tool("rsync", environ, codegen_users + ("release",), "apt-get install rsync"))
+    codegen_tools = codegen.tools_needed(tree) if tree and codegen.missing(tree) else []
+    codegen_users = ("build", "smoke", "ci")
+    release_uses_rsync = bool(tree and "rsync" in (tree.read("build/common.sh") or ""))
+    checks.append(_tool("make", environ, (codegen_users if "make" in codegen_tools else ()) + ("release",),
+                        "apt-get install make"))
+    checks.append(_tool("rsync", environ, (codegen_users if "rsync" in codegen_tools else ()) +
+                        (("release",) if release_uses_rsync else ()), "apt-get install rsync"))
     checks.append(_tool("bash", environ, ("release",), "apt-get install bash"))
     checks.append(_tool("etcd", environ, ("smoke",), "apt-get install etcd-server"))
     checks.append(_tool("openssl", environ, ("smoke",), "apt-get install openssl"))
@@ -149,3 +151,21 @@ def render(checks: list[Check], tasks: list[str]) -> list[str]:
         rows.append((c.name, c.status, needed, c.detail, c.fix))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + (f"  {r[4]}" if r[4] else "") for r in rows]
+
+
+def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: list[str],
+           docker_host: str | None) -> bool:
+    """`inv doctor`: check, print the table, say what blocks the tasks; True when they can run."""
+    from common.cli import info
+    from common.errors import UsageError
+    from images.refs import check_mirror
+
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise UsageError(f"--task {', '.join(unknown)}: choose from {', '.join(TASKS)}")
+    checks = run_checks(root, environ, [check_mirror(m) for m in mirrors], docker_host)
+    print("\n".join(render(checks, tasks)))
+    failing = verdict(checks, tasks)
+    if failing:
+        info(f"not ready for {', '.join(tasks)}: {', '.join(c.name for c in failing)}")
+    return not failing

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from common.system import mem_available_gb, sha256_of
 from common.errors import KBError, ToolError, UsageError
+from common.system import mem_available_gb, sha256_of
 from workspace.tree import KubeTree
 
 MIN_DISK_GB = 10.0
@@ -72,7 +72,6 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
-
 
 
 def preflight(tree: KubeTree, plan: ReleasePlan, engine: Any, kube_cross: str | None,
@@ -150,7 +149,6 @@ def _remove_new_containers(engine: Any, before: set[str]) -> None:
             engine.api.remove_container(cid, force=True)
         except Exception:  # noqa: BLE001 - keep removing the others
             pass
-
 
 
 @dataclass

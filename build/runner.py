@@ -12,9 +12,9 @@ from typing import Callable, Mapping
 from build import codegen, uptodate
 from build.golang import GoToolchain
 from build.plan import BuildPlan, GoCommand
-from common.system import sha256_of
 from common.errors import CommandFailed, ToolError
 from common.proc import merged_env, prepend_path, run
+from common.system import sha256_of
 from workspace.layout import Layout, ensure_workspace
 from workspace.tree import KubeTree
 
@@ -28,7 +28,6 @@ class Built:
     size: int
     sha256: str
     fresh: bool = False   # True when it was up to date and not rebuilt
-
 
 
 def command_env(command_overlay: Mapping[str, str | None], toolchain: GoToolchain,
@@ -56,10 +55,10 @@ def generate_missing(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, en
     wanted = codegen.needed(candidates, set(listed.stdout.split()), tree.era.module_mode)
     done = []
     for gen in wanted:
-        for tool, pkg in (("make", "make"), ("rsync", "rsync")):
+        for tool in codegen.tools_needed(tree):
             if not shutil.which(tool, path=env.get("PATH")):
                 raise ToolError(f"{tool} is needed to generate {gen.path} (`make {gen.make_target}`)",
-                                hint=f"apt-get install {pkg}")
+                                hint=f"apt-get install {tool}")
         say(f"generating {gen.path} (missing; `make {gen.make_target}`)")
         start = time.monotonic()
         make_env = merged_env(environ, {"GOFLAGS": environ.get("GOFLAGS"), "GOBIN": None})

@@ -35,7 +35,7 @@ def test_doctor_fails_for_the_task_that_needs_the_missing_piece(sample_repo, tmp
     # A PATH with go and git but no etcd.
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for tool in ("git", "make", "rsync", "bash", "openssl"):
+    for tool in ("git", "make", "bash", "openssl"):  # no rsync: the sample tree does not use it
         (bindir / tool).symlink_to(shutil.which(tool))
     env = {**os.environ, "PATH": str(bindir), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     ok = inv("doctor", "--kube-root", str(tree), "--task", "build", env=env)
