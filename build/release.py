@@ -111,7 +111,7 @@ def run_script(plan: ReleasePlan, environ: Mapping[str, str], engine: Any,
     plan.log.parent.mkdir(parents=True, exist_ok=True)
     before = _containers(engine) if engine is not None else set()
     env = {**environ, **plan.env}
-    with plan.log.open("w", encoding="utf-8", errors="replace") as log:
+    with plan.log.open("w", encoding="utf-8", errors="replace", buffering=1) as log:  # tail -f keeps up
         log.write(f"# {' '.join(plan.argv)}\n# env: {json.dumps(plan.env, sort_keys=True)}\n")
         proc = subprocess.Popen(list(plan.argv), cwd=plan.cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
