@@ -82,7 +82,40 @@ class OperationError(EngineError):
 # dockerd
 
 
-class Daemon:
+class _Service:
+    """A child process we started: stop it by pid, and use it as a context manager."""
+
+    proc: subprocess.Popen[bytes]
+    pid: int
+    log_path: Path
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log_path, lines)
+
+    def _terminate(self, timeout: float) -> None:
+        """SIGTERM by pid and wait; SIGKILL after `timeout`."""
+        if self.proc.poll() is None:
+            _signal(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal(self.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def stop(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Daemon(_Service):
     """A running private dockerd. Use `.host` for DOCKER_HOST and `.client()` to talk to it."""
 
     def __init__(self, proc: subprocess.Popen[bytes], *, workdir: Path, rundir: Path, log_path: Path) -> None:
@@ -115,9 +148,6 @@ class Daemon:
     def pidfile(self) -> Path:
         return self.workdir / "docker.pid"
 
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
     def ping(self, timeout: float = 5.0) -> bool:
         """True if the daemon answers `GET /_ping` with OK."""
         return _unix_ping(self.socket_path, timeout)
@@ -134,9 +164,6 @@ class Daemon:
         self._clients.append(client)
         return client
 
-    def log_tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
-
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM by pid and wait; SIGKILL after `timeout`; then kill strays, unmount and remove dirs."""
         for client in self._clients:
@@ -146,13 +173,7 @@ class Daemon:
                 pass
         self._clients.clear()
         strays = _pids_matching(f"{self.rundir}/")  # managed containerd and shims, to watch until gone
-        if self.proc.poll() is None:
-            _signal(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal(self.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        self._terminate(timeout)
         # After a clean shutdown there is nothing left; after SIGKILL the managed containerd and shims are.
         _kill_matching(f"{self.rundir}/")
         _wait_gone(strays)
@@ -160,12 +181,6 @@ class Daemon:
         for path in (self.data_root, self.rundir, self.pidfile):
             _remove(path)
         _live.discard(self)
-
-    def __enter__(self) -> Daemon:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<Daemon pid={self.pid} host={self.host}>"
@@ -241,7 +256,7 @@ def _unix_ping(path: Path, timeout: float) -> bool:
 # registry
 
 
-class Registry:
+class Registry(_Service):
     """A running Debian `docker-registry` on 127.0.0.1; `.address` is `127.0.0.1:PORT`."""
 
     def __init__(self, proc: subprocess.Popen[bytes], *, port: int, workdir: Path, log_path: Path) -> None:
@@ -263,33 +278,15 @@ class Registry:
     def storage(self) -> Path:
         return self.workdir / "storage"
 
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
     def ping(self, timeout: float = 5.0) -> bool:
         """True if `GET /v2/` answers 200."""
         return _http_ok(f"{self.url}/v2/", timeout)
 
-    def log_tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
-
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM by pid and wait; SIGKILL after `timeout`; then remove its storage."""
-        if self.proc.poll() is None:
-            _signal(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal(self.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        self._terminate(timeout)
         _remove(self.storage)
         _live.discard(self)
-
-    def __enter__(self) -> Registry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<Registry pid={self.pid} address={self.address}>"
