@@ -472,18 +472,32 @@ def bench(args: argparse.Namespace) -> Report:
     return Report(what, timings, ratios, report_facts, warnings)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_main(make_report, markdown: bool, *, catch_all: bool = False) -> int:
+    """Run a benchmark and print its report; failures become one `error:` line and an exit code.
+
+    ``catch_all`` also turns unexpected exceptions (engine trouble) into one line, not a traceback.
+    """
     try:
-        report = bench(args)
+        report = make_report()
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    print(render_markdown(report) if args.markdown else render_text(report))
+    except Exception as exc:  # noqa: BLE001
+        if not catch_all:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"error: {type(exc).__name__}: {first[:300]}", file=sys.stderr)
+        return 1
+    print(render_markdown(report) if markdown else render_text(report))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_main(lambda: bench(args), args.markdown)
 
 
 if __name__ == "__main__":

@@ -332,21 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # teardown runs on `kill` too, not only on Ctrl-C
     workdir = Path(tempfile.mkdtemp(prefix="bench-images-"))
     try:
-        report = bench(args, workdir)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - engine trouble: one line, not a traceback
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(f"error: {type(exc).__name__}: {first[:300]}", file=sys.stderr)
-        return 1
+        return bb.run_main(lambda: bench(args, workdir), args.markdown, catch_all=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(bb.render_markdown(report) if args.markdown else bb.render_text(report))
-    return 0
 
 
 if __name__ == "__main__":
