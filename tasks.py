@@ -149,33 +149,55 @@ def images(c: Context, kube_root: str | None = None, list: bool = False, json: b
         lock=lock, lock_file=lock_file, env=env, docker_host=docker_host)
 
 
-@task(iterable=["platform", "mirror"], help={
+MODE_HELP = ("script: the tree's build/release.sh; direct: kube-cross run directly with the tree mounted "
+             "(no rsync, no port); native: kbuild's builds on this host + the tree's packaging "
+             "(default: release.mode in invoke.yaml, else script)")
+
+
+@task(iterable=["platform", "mirror", "push"], help={
     "kube_root": KUBE_ROOT_HELP,
+    "mode": MODE_HELP,
     "quick": "like `make quick-release`: KUBE_RELEASE_RUN_TESTS=n KUBE_FASTBUILD=true",
     "platform": "os/arch to build (repeatable): sets KUBE_BUILD_PLATFORMS",
+    "images_only": "like `make quick-release-images`: only the server images (_output/release-images), "
+                   "loaded into the engine under release.sh's tags",
+    "push": "registry (HOST[:PORT][/PATH]) to push the server images to, same path and tag (repeatable)",
+    "conformance": "also build the conformance image (KUBE_BUILD_CONFORMANCE=y; it pulls its base image)",
     "mirror": "registry to pull the build's images from and retag (repeatable; as for `inv images`)",
     "layout": "mirror layout: nested or flat (as for `inv images`)",
     "skip_images": "don't pull or retag images first (they must already be present)",
-    "docker_host": "engine for release.sh and the images (default $DOCKER_HOST; a remote engine works with "
-                   "Kubernetes' own release.sh, which syncs the tree over rsync)",
+    "docker_host": "engine to use (default $DOCKER_HOST). script mode works with a remote engine (release.sh "
+                   "syncs the tree over rsync) and native packages through one; direct needs a local engine",
     "report": "where to write the JSON report (default _output/release-tars/release-report.json)",
 })
-def release(c: Context, kube_root: str | None = None, quick: bool = False, platform: list[str] | None = None,
-            mirror: list[str] | None = None, layout: str = "", skip_images: bool = False,
-            docker_host: str | None = None, report: str = "") -> None:
-    """Run the tree's build/release.sh offline with the retagged images; write SHA256SUMS and a report."""
+def release(c: Context, kube_root: str | None = None, mode: str = "", quick: bool = False,
+            platform: list[str] | None = None, images_only: bool = False, push: list[str] | None = None,
+            conformance: bool = False, mirror: list[str] | None = None, layout: str = "",
+            skip_images: bool = False, docker_host: str | None = None, report: str = "") -> None:
+    """Release tarballs (and server images) by the tree's own scripts, with or without a build container."""
     from build.release import run_release
 
     cfg = c.config.get("images", {})
-    run_release(_tree(c, kube_root), os.environ, quick=quick, platforms=as_list(platform),
+    run_release(_tree(c, kube_root), os.environ, mode=_mode(c, mode), quick=quick, platforms=as_list(platform),
                 mirrors=as_list(mirror) or as_list(cfg.get("mirrors")), layout=layout or cfg.get("layout") or "nested",
-                skip_images=skip_images, docker_host=docker_host, report_path=Path(report) if report else None)
+                skip_images=skip_images, docker_host=docker_host, report_path=Path(report) if report else None,
+                images_only=images_only, push=as_list(push), conformance=conformance)
+
+
+def _mode(c: Context, flag: str) -> str:
+    from common.errors import UsageError
+
+    value = flag or (c.config.get("release", {}) or {}).get("mode") or "script"
+    if not isinstance(value, str):
+        raise UsageError(f"release.mode in invoke.yaml must be a string, not {value!r}")
+    return value
 
 
 @task(name="ci", iterable=["what", "mirror"], help={
     "kube_root": KUBE_ROOT_HELP,
     "what": "targets to build (repeatable; default: the tree's server targets)",
-    "release": "run build/release.sh instead of per-component builds",
+    "release": "build release tarballs (see --mode) instead of per-component builds",
+    "mode": "with --release: " + MODE_HELP,
     "quick": "with --release: like `make quick-release`",
     "mirror": "registry to pull the build's images from and retag (repeatable)",
     "layout": "mirror layout: nested or flat",
@@ -185,7 +207,7 @@ def release(c: Context, kube_root: str | None = None, quick: bool = False, platf
     "junit": "JUnit XML path, one test case per step (default _output/ci/junit.xml in the tree)",
 })
 def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, release: bool = False,
-       quick: bool = False, mirror: list[str] | None = None, layout: str = "", skip_images: bool = False,
+       mode: str = "", quick: bool = False, mirror: list[str] | None = None, layout: str = "", skip_images: bool = False,
        docker_host: str | None = None, report: str = "", junit: str = "") -> None:
     """The CI pipeline step: doctor → workspace → images → build or release, with JSON and JUnit reports."""
     from invoke import Exit
@@ -195,11 +217,33 @@ def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, 
     tree = _tree(c, kube_root)
     cfg = c.config.get("images", {})
     out = tree.root / "_output" / "ci"
-    code = run_pipeline(tree, os.environ, whats=as_list(what), release=release, quick=quick,
+    code = run_pipeline(tree, os.environ, whats=as_list(what), release=release, quick=quick, mode=_mode(c, mode),
                         mirrors=as_list(mirror) or as_list(cfg.get("mirrors")),
                         layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
                         docker_host=docker_host, report_path=Path(report) if report else out / "report.json",
                         junit_path=Path(junit) if junit else out / "junit.xml")
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={
+    "reference": "the release to compare against: a _output/release-tars directory (e.g. of --mode script)",
+    "candidate": "the release to check: another _output/release-tars directory",
+    "json": "print the comparison as JSON",
+    "no_run": "don't run the binaries' --version (compare names, modes and image tags only)",
+})
+def compare(c: Context, reference: str = "", candidate: str = "", json: bool = False, no_run: bool = False) -> None:
+    """Do two releases match: tarball names, members and modes, binaries' --version stamps, image tags."""
+    from invoke import Exit
+
+    from build.release.compare import main
+
+    argv = [reference, candidate] + (["--json"] if json else []) + (["--no-run"] if no_run else [])
+    if not reference or not candidate:
+        from common.errors import UsageError
+
+        raise UsageError("give --reference DIR and --candidate DIR (each a _output/release-tars directory)")
+    code = main(argv)
     if code:
         raise Exit(code=code)
 
@@ -253,8 +297,9 @@ def clean(c: Context, kube_root: str | None = None, all: bool = False) -> None:
     print("\n".join(f"removed {p}" for p in removed) or "nothing to remove")
 
 
-ns = Collection(source, workspace, version, build, demo, images, release, ci, smoke, doctor, clean)
-ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"}})
+ns = Collection(source, workspace, version, build, demo, images, release, compare, ci, smoke, doctor, clean)
+ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"},
+              "release": {"mode": "script"}})
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with `inv`, e.g. `inv --list`")

@@ -23,15 +23,30 @@ KNOWN = (
 )
 
 
-def make_targets(tree: KubeTree) -> set[str]:
-    """Targets the tree's Makefiles declare (rule heads, including `a b:` lists)."""
+def _declared(tree: KubeTree, rels: tuple[str, ...]) -> set[str]:
     names: set[str] = set()
-    for rel in ("Makefile", "Makefile.generated_files", "build/root/Makefile",
-                "build/root/Makefile.generated_files"):
+    for rel in rels:
         text = tree.read(rel) or ""
         for m in re.finditer(r"^([A-Za-z0-9_. -]+?)\s*:(?!=)", text, re.M):
             names.update(m.group(1).split())
     return names
+
+
+MAIN_MAKEFILES = ("Makefile", "build/root/Makefile")
+GENERATED_MAKEFILES = ("Makefile.generated_files", "build/root/Makefile.generated_files")
+
+
+def make_targets(tree: KubeTree) -> set[str]:
+    """Targets the tree's Makefiles declare (rule heads, including `a b:` lists)."""
+    return _declared(tree, MAIN_MAKEFILES + GENERATED_MAKEFILES)
+
+
+def make_command(tree: KubeTree, target: str) -> list[str]:
+    """`make TARGET` where the main Makefile has the rule; else the way its own forwarding rule
+    calls the generated-files Makefile (v1.20's main Makefile forwards gen_openapi, not gen_bindata)."""
+    if target in _declared(tree, MAIN_MAKEFILES) or not (tree.root / "Makefile.generated_files").exists():
+        return ["make", target]
+    return ["make", "-f", "Makefile.generated_files", target, "CALLED_FROM_MAIN_MAKEFILE=1"]
 
 
 def missing(tree: KubeTree) -> list[Generated]:

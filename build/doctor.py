@@ -76,11 +76,9 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
     checks.append(_tool("git", environ, ("build", "ci"), "apt-get install git"))
     codegen_tools = codegen.tools_needed(tree) if tree and codegen.missing(tree) else []
     codegen_users = ("build", "smoke", "ci")
-    release_uses_rsync = bool(tree and "rsync" in (tree.read("build/common.sh") or ""))
-    checks.append(_tool("make", environ, (codegen_users if "make" in codegen_tools else ()) + ("release",),
-                        "apt-get install make"))
-    checks.append(_tool("rsync", environ, (codegen_users if "rsync" in codegen_tools else ()) +
-                        (("release",) if release_uses_rsync else ()), "apt-get install rsync"))
+    # What a release needs depends on its mode: see release_modes().
+    checks.append(_tool("make", environ, codegen_users if "make" in codegen_tools else (), "apt-get install make"))
+    checks.append(_tool("rsync", environ, codegen_users if "rsync" in codegen_tools else (), "apt-get install rsync"))
     checks.append(_tool("bash", environ, ("release",), "apt-get install bash"))
     checks.append(_tool("etcd", environ, ("smoke",), "apt-get install etcd-server"))
     checks.append(_tool("openssl", environ, ("smoke",), "apt-get install openssl"))
@@ -139,6 +137,33 @@ def _link_check(layout: Any) -> Check:
     return Check("workspace", "WARN", "not made yet", "inv workspace (inv build makes it too)")
 
 
+def release_modes(root: Path, environ: Mapping[str, str], docker_host: str | None) -> list[Check]:
+    """One row per release mode: can it run here, and if not, what is missing and the fix.
+    The release task is ready when at least one mode is."""
+    from build.release.preflight import modes_table
+    from images.engine import Engine
+    from images.resolve import resolve
+    from workspace.tree import load_tree
+
+    try:
+        tree = load_tree(root)
+        specs = resolve(tree, environ)
+    except KBError:
+        return []  # the tree row already says why
+    try:
+        engine: Any = Engine.connect(environ, docker_host)
+    except KBError:
+        engine = None
+    rows = modes_table(tree, environ, engine, specs, docker_host)
+    out = [Check(f"release --mode {mode}", "ok" if ok else "WARN", why if ok else "can't run",
+                 "" if ok else why) for mode, ok, why in rows]
+    ready = [mode for mode, ok, _ in rows if ok]
+    out.append(Check("release modes", "ok" if ready else "MISSING",
+                     f"can run: {', '.join(ready)}" if ready else "no mode can run here",
+                     "" if ready else "fix one of the rows above", ("release",)))
+    return out
+
+
 def verdict(checks: list[Check], tasks: list[str]) -> list[Check]:
     """The checks that fail a task in ``tasks`` (WARN never fails)."""
     return [c for c in checks if c.status == "MISSING" and set(c.needed_by) & set(tasks)]
@@ -164,6 +189,8 @@ def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: li
     if unknown:
         raise UsageError(f"--task {', '.join(unknown)}: choose from {', '.join(TASKS)}")
     checks = run_checks(root, environ, [check_mirror(m) for m in mirrors], docker_host)
+    if "release" in tasks:
+        checks += release_modes(root, environ, docker_host)
     print("\n".join(render(checks, tasks)))
     failing = verdict(checks, tasks)
     if failing:

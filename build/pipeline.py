@@ -41,8 +41,13 @@ def server_targets(tree: KubeTree) -> list[str]:
     return [t for t in listed if (tree.root / t).is_dir() and _has_main(tree.root / t)]
 
 
-def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker_host: str | None) -> dict[str, Any]:
+def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker_host: str | None,
+           release_mode: str | None = None) -> dict[str, Any]:
     """The checks the later steps rely on; raises on the first missing piece."""
+    if release_mode is not None:
+        from build.release.plan import ReleaseRequest, check_request
+
+        check_request(ReleaseRequest(mode=release_mode))
     from build.golang import check_minimum, find_go
 
     toolchain = find_go(environ)
@@ -60,17 +65,17 @@ def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker
 
 
 def run_pipeline(tree: KubeTree, environ: Mapping[str, str], *, whats: list[str], release: bool, quick: bool,
-                 mirrors: list[str], layout: str, skip_images: bool, docker_host: str | None,
+                 mode: str = "script", mirrors: list[str], layout: str, skip_images: bool, docker_host: str | None,
                  report_path: Path, junit_path: Path) -> int:
     """Run every step in order; write the report and the JUnit file whatever happens. Returns the exit code."""
     use_images = not skip_images and (release or bool(mirrors))
     steps = [Step("doctor"), Step("workspace"), Step("images"), Step("release" if release else "build")]
     actions: dict[str, Callable[[], dict[str, Any]]] = {
-        "doctor": lambda: doctor(tree, environ, use_images or release, docker_host),
+        "doctor": lambda: doctor(tree, environ, use_images or release, docker_host, mode if release else None),
         "workspace": lambda: _workspace(tree, environ),
-        "images": lambda: _images(tree, environ, mirrors, layout, docker_host),
+        "images": lambda: _images(tree, environ, mirrors, layout, docker_host, mode if release else None),
         "build": lambda: _build(tree, environ, whats),
-        "release": lambda: _release(tree, environ, quick, mirrors, layout, docker_host),
+        "release": lambda: _release(tree, environ, quick, mode, mirrors, layout, docker_host),
     }
     code = 0
     for step in steps:
@@ -107,10 +112,16 @@ def _workspace(tree: KubeTree, environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _images(tree: KubeTree, environ: Mapping[str, str], mirrors: list[str], layout: str,
-            docker_host: str | None) -> dict[str, Any]:
+            docker_host: str | None, mode: str | None) -> dict[str, Any]:
     from images import driver
 
-    outcomes = driver.run(tree, environ, mirrors=mirrors, layout=layout, docker_host=docker_host)
+    only: list[str] = []
+    if mode is not None:  # a release asks only for what its mode uses
+        from build.release.preflight import images_for_mode
+        from images.resolve import resolve
+
+        only = [s.ref.name for s in images_for_mode(resolve(tree, environ), mode)]
+    outcomes = driver.run(tree, environ, mirrors=mirrors, layout=layout, docker_host=docker_host, only=only)
     return {"images": [asdict(o) for o in outcomes]}
 
 
@@ -123,14 +134,14 @@ def _build(tree: KubeTree, environ: Mapping[str, str], whats: list[str]) -> dict
                                               "sha256": b.sha256, "up_to_date": b.fresh} for b in built]}
 
 
-def _release(tree: KubeTree, environ: Mapping[str, str], quick: bool, mirrors: list[str], layout: str,
+def _release(tree: KubeTree, environ: Mapping[str, str], quick: bool, mode: str, mirrors: list[str], layout: str,
              docker_host: str | None) -> dict[str, Any]:
     from build.release import run_release
 
     # The images step already ran: don't pull twice.
-    result = run_release(tree, environ, quick=quick, mirrors=mirrors, layout=layout, skip_images=True,
+    result = run_release(tree, environ, mode=mode, quick=quick, mirrors=mirrors, layout=layout, skip_images=True,
                          docker_host=docker_host)
-    return {"tarballs": result.tarballs, "log": str(result.log), "report": str(result.report)}
+    return {"mode": mode, "tarballs": result.tarballs, "log": str(result.log), "report": str(result.report)}
 
 
 def write_report(path: Path, steps: list[Step], code: int) -> None:

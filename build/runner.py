@@ -49,10 +49,14 @@ def generate_missing(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, en
     packages = [a for a in first.argv if a.startswith("k8s.io/") or a.startswith("./")]
     packages += [t.package(tree.era.module_mode) for c in plan.commands[1:] for t in c.targets]
     env = command_env({**first.env, "GOOS": None, "GOARCH": None, "CGO_ENABLED": "0"}, toolchain, environ)
-    listed = run([str(toolchain.go), "list", "-e", "-deps", "-f", "{{.ImportPath}}",
+    # `*.test` targets also compile their _test.go files: -test lists what those import too
+    # (e2e.test needs test/e2e/generated only through e2e_test.go).
+    tests = ["-test"] if any(c.argv[1] == "test" for c in plan.commands) else []
+    listed = run([str(toolchain.go), "list", "-e", "-deps", *tests, "-f", "{{.ImportPath}}",
                   "-tags", "selinux,notest", *dict.fromkeys(packages)],
                  cwd=first.cwd, env=env, capture=True, what="go list -deps")
-    wanted = codegen.needed(candidates, set(listed.stdout.split()), tree.era.module_mode)
+    deps = {line.split(" ", 1)[0] for line in listed.stdout.splitlines() if line}  # "pkg [pkg.test]" forms
+    wanted = codegen.needed(candidates, deps, tree.era.module_mode)
     done = []
     for gen in wanted:
         for tool in codegen.tools_needed(tree):
@@ -63,8 +67,8 @@ def generate_missing(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, en
         start = time.monotonic()
         make_env = merged_env(environ, {"GOFLAGS": environ.get("GOFLAGS"), "GOBIN": None})
         prepend_path(make_env, toolchain.bin_dir)
-        run(["make", gen.make_target], cwd=tree.root, env=make_env,
-            what=f"make {gen.make_target}", hint="run it by hand in the tree to see the whole output")
+        argv = codegen.make_command(tree, gen.make_target)
+        run(argv, cwd=tree.root, env=make_env, what=" ".join(argv), hint="run it by hand in the tree to see the whole output")
         if not (tree.root / gen.path).exists():
             raise ToolError(f"make {gen.make_target} ran but {gen.path} is still missing")
         say(f"generated {gen.path} in {time.monotonic() - start:.0f}s")
@@ -129,7 +133,8 @@ def _command_key(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, s
 
 
 def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolchain,
-            environ: Mapping[str, str], say: Callable[[str], None], force: bool = False) -> list[Built]:
+            environ: Mapping[str, str], say: Callable[[str], None], force: bool = False,
+            link_host: bool = True) -> list[Built]:
     """Workspace, code generation, then every go command not already up to date; returns the binaries."""
     ensure_workspace(layout)
     check_cross_compilers(plan, environ)
@@ -163,5 +168,6 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
             entries[final.name] = (key, digest)
         uptodate.record(stamps, cmd.outdir, entries)
         say(f"  done in {time.monotonic() - start:.1f}s")
-    link_host_bin(layout, plan.host_platform)
+    if link_host:
+        link_host_bin(layout, plan.host_platform)
     return built

@@ -115,6 +115,26 @@ class Engine:
         if not self.api.tag(image_id, repository, tag, force=True):
             raise EngineError(f"tagging {image_id[:19]} as {repository}:{tag} failed")
 
+    def push(self, repository: str, tag: str) -> str:
+        """``docker push``; returns the manifest digest. In-band errors (inside a 200 stream) raise."""
+        from docker.errors import APIError
+
+        digest = ""
+        try:
+            for event in self.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in event or "errorDetail" in event:
+                    detail = (event.get("errorDetail") or {}).get("message") or event.get("error", "")
+                    raise RegistryError(f"{repository}:{tag}", classify(detail), detail)
+                digest = (event.get("aux") or {}).get("Digest") or digest
+        except APIError as exc:
+            detail = _short(exc)
+            raise RegistryError(f"{repository}:{tag}", classify(detail), detail) from None
+        except OSError as exc:
+            raise RegistryError(f"{repository}:{tag}", "unreachable", str(exc)) from None
+        if not digest:
+            raise RegistryError(f"{repository}:{tag}", "failed", "the engine reported no digest")
+        return str(digest)
+
     def save(self, names: list[str], chunks: Callable[[bytes], None]) -> None:
         """``docker save`` of several images into one tar, streamed to ``chunks``."""
         res = self.api._get(self.api._url("/images/get"), params={"names": names}, stream=True)

@@ -151,6 +151,15 @@ def fresh_engine(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
+def tcp_engine(tmp_path_factory: pytest.TempPathFactory):
+    """A second, empty dockerd reached over TCP on loopback (a stand-in for a remote engine)."""
+    from tests._support import engine
+
+    yield from _service(lambda d: engine.start_dockerd(d, tcp=True), tmp_path_factory.mktemp("tcp-engine"),
+                        "a private Docker engine over TCP (apt-get install docker.io)")
+
+
+@pytest.fixture
 def mkimage(engine_client):
     """Factory: mkimage(repo_tag, marker=None, client=None) -> image id; a tiny offline busybox image."""
     from tests._support import engine

