@@ -331,3 +331,32 @@ def test_config_sets_the_mode_and_doctor_lists_modes(sample_repo, bases, tmp_pat
     rows = {line.split()[2]: line for line in doctor.stdout.splitlines() if line.startswith("release --mode")}
     assert set(rows) == {"script", "direct", "native"}
     assert " ok " in rows["native"]
+
+
+def test_direct_images_only_builds_in_kube_cross_and_loads(sample_repo, cross, bases, engine_client):
+    tree = sample_repo("gopath")
+    try:
+        engine_client.api.remove_image(APISERVER_IMAGE)
+    except Exception:  # noqa: BLE001 - absent is what we want
+        pass
+    result = release(tree, "--mode", "direct", "--images-only")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "make all WHAT=cmd/kube-apiserver" in (tree / "_output/logs").joinpath(
+        next(p.name for p in (tree / "_output/logs").iterdir())).read_text()
+    # Only the image target was built, in the container; the image is loaded under release.sh's tag.
+    assert sorted(p.name for p in (tree / "_output/dockerized/bin/linux/amd64").iterdir()) == ["kube-apiserver"]
+    assert engine_client.api.inspect_image(APISERVER_IMAGE)["Id"].startswith("sha256:")
+    assert labelled_containers(engine_client) == []
+
+
+def test_ci_release_in_native_mode(sample_repo, bases, tmp_path):
+    tree = sample_repo("gopath")
+    result = inv("ci", "--kube-root", str(tree), "--release", "--mode", "native", "--quick", "--skip-images",
+                 "--report", str(tmp_path / "r.json"), "--junit", str(tmp_path / "j.xml"), env=release_env())
+    assert result.returncode == 0, result.stderr[-2000:]
+    steps = {s["name"]: s for s in json.loads((tmp_path / "r.json").read_text())["steps"]}
+    assert steps["release"]["status"] == "passed" and steps["release"]["data"]["mode"] == "native"
+    assert {t["name"] for t in steps["release"]["data"]["tarballs"]} == set(SAMPLE_TARBALLS)
+    bad = inv("ci", "--kube-root", str(tree), "--release", "--mode", "nope", "--report", str(tmp_path / "r2.json"),
+              "--junit", str(tmp_path / "j2.xml"), env=release_env())
+    assert bad.returncode == 2 and "--mode 'nope'" in bad.stderr

@@ -360,7 +360,8 @@ def test_a_docker_tag_difference(tmp_path: Path, reference: Path) -> None:
     layout = release()
     replace(layout, SERVER, DOCKER_TAG, data=b"v1.20.2-dirty\n")
     result = compare_releases(reference, candidate_of(tmp_path, layout))
-    assert result.differences == [f"{SERVER}: {DOCKER_TAG}: content 'v1.20.2' (reference) vs 'v1.20.2-dirty' (candidate)"]
+    assert result.differences == [
+        f"{SERVER}: {DOCKER_TAG}: content 'v1.20.2' (reference) vs 'v1.20.2-dirty' (candidate)"]
 
 
 # --- Damaged input and usage errors -------------------------------------------------------------

@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from build.release.plan import (REMOTE_ROOT, ReleaseRequest, base_env, check_request, direct_specs, function_targets,
-                                host_gocache, is_local_engine, release_groups)
+from build.release.plan import (
+    REMOTE_ROOT,
+    ReleaseRequest,
+    base_env,
+    check_request,
+    direct_specs,
+    function_targets,
+    host_gocache,
+    is_local_engine,
+    release_groups,
+)
 from common.errors import UsageError
 from workspace.tree import KubeTree
 

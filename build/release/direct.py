@@ -4,8 +4,9 @@ Each container is removed on success, on failure and on Ctrl-C."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from build.release.plan import ContainerSpec
 from build.release.process import Heartbeat

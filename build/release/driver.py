@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from build.release.plan import VERSION_DEFS, ReleaseRequest, check_request
 from build.release.report import Phases, ReleaseResult, clear_sums, write_report, write_sums
@@ -22,7 +23,7 @@ def default_out(line: str) -> None:
 
 
 def _epoch(build_date: str) -> str:
-    when = _dt.datetime.strptime(build_date, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+    when = _dt.datetime.strptime(build_date, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
     return str(int(when.timestamp()))
 
 
@@ -88,7 +89,8 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], *, mode: str = "scri
     if mode == "script":
         overlay = _script(tree, req, image_env, extra, env, engine, log, out, phases)
     else:
-        overlay = _build_then_package(tree, req, image_env, extra, env, engine, stamp, log, out, phases)
+        cross = next((s for s in specs if s.role == "kube-cross"), None)
+        overlay = _build_then_package(tree, req, image_env, extra, env, engine, stamp, cross, log, out, phases)
 
     images: list[dict[str, Any]] = []
     tars_made = pkg.image_tars(tree)
@@ -136,8 +138,8 @@ def _script(tree: KubeTree, req: ReleaseRequest, image_env: list[str], extra: di
 
 
 def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: list[str], extra: dict[str, str],
-                        env: dict[str, str], engine: Any, stamp: Any, log: Path, out: Callable[[str], None],
-                        phases: Phases) -> dict[str, str]:
+                        env: dict[str, str], engine: Any, stamp: Any, cross: Any, log: Path,
+                        out: Callable[[str], None], phases: Phases) -> dict[str, str]:
     from build.release import package as pkg
     from build.release.plan import base_env, packaging_env, release_groups
     from common.cli import info
@@ -158,7 +160,9 @@ def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: list[str
             from build.release import direct
             from build.release.plan import direct_specs, host_gocache
 
-            cross = next(s for s in _specs(tree, env) if s.role == "kube-cross")
+            if cross is None:
+                raise UsageError("this tree names no kube-cross image: direct mode has nothing to run",
+                                 hint="use --mode native")
             rootless = "rootless" in " ".join(engine.info().get("SecurityOptions") or [])
             uid_gid = None if rootless else f"{os.getuid()}:{os.getgid()}"
             cache = host_gocache(env)
@@ -170,12 +174,6 @@ def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: list[str
     with phases.phase("package"):
         pkg.run_packaging(tree, pkg.packaging_argv(tree, req.images_only), env, overlay, log, out)
     return overlay
-
-
-def _specs(tree: KubeTree, environ: Mapping[str, str]) -> list[Any]:
-    from images.resolve import resolve
-
-    return resolve(tree, environ)
 
 
 def _images_used(engine: Any, specs: list[Any]) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from build.release.plan import OUTPUT_SUBPATH, TargetGroup, per_platform
 from build.runner import Built

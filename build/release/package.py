@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from common.errors import KBError, UsageError
 from workspace.tree import KubeTree
@@ -75,7 +76,8 @@ class ImageResult:
     errors: list[str] | None = None
 
 
-def load_and_push(engine: Any, tars: list[Path], registries: list[str], say: Callable[[str], None]) -> list[ImageResult]:
+def load_and_push(engine: Any, tars: list[Path], registries: list[str],
+                  say: Callable[[str], None]) -> list[ImageResult]:
     """Load each image tar into the engine under its own tags; push each tag to every registry under the
     same path and tag. Push failures are per image: the others still go."""
     from images.refs import parse_ref

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from common.errors import UsageError
 from workspace.tree import GO_PACKAGE, KubeTree, _bash_array
@@ -93,7 +93,8 @@ def check_push_registry(reg: str) -> str:
     try:
         return check_mirror(reg)
     except UsageError as exc:
-        raise UsageError(f"--push {reg!r}: {exc.message.split(': ', 1)[-1]}", hint="e.g. --push registry.example:5000/k8s") from None
+        raise UsageError(f"--push {reg!r}: {exc.message.split(': ', 1)[-1]}",
+                         hint="e.g. --push registry.example:5000/k8s") from None
 
 
 # --- golang.sh's lists ------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from build.release.plan import MODES, ReleaseRequest, is_local_engine, per_platform, release_groups
 from common.errors import KBError, ToolError

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 HEARTBEAT_SECONDS = 30.0
 
@@ -62,7 +62,7 @@ class Heartbeat:
                 info(f"... {self.label}: still running, {time.monotonic() - self.start:.0f}s")
                 self.last = time.monotonic()
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
