@@ -8,16 +8,21 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from invoke import Collection, Context
+from invoke.collection import Collection
+from invoke.context import Context
 
 from common.cli import as_list, info, task
+
+if TYPE_CHECKING:  # for the annotation only: the tasks import workspace lazily
+    from workspace.tree import KubeTree
 
 HERE = Path(__file__).resolve().parent
 KUBE_ROOT_HELP = "the Kubernetes tree (default: $KUBE_ROOT, then kube.root in invoke.yaml, then ./kubernetes)"
 
 
-def _tree(c: Context, kube_root: str | None):
+def _tree(c: Context, kube_root: str | None) -> KubeTree:
     from workspace.tree import load_tree, resolve_root
 
     config_root = c.config.get("kube", {}).get("root")
@@ -207,10 +212,10 @@ def _mode(c: Context, flag: str) -> str:
     "junit": "JUnit XML path, one test case per step (default _output/ci/junit.xml in the tree)",
 })
 def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, release: bool = False,
-       mode: str = "", quick: bool = False, mirror: list[str] | None = None, layout: str = "", skip_images: bool = False,
-       docker_host: str | None = None, report: str = "", junit: str = "") -> None:
+       mode: str = "", quick: bool = False, mirror: list[str] | None = None, layout: str = "",
+       skip_images: bool = False, docker_host: str | None = None, report: str = "", junit: str = "") -> None:
     """The CI pipeline step: doctor → workspace → images → build or release, with JSON and JUnit reports."""
-    from invoke import Exit
+    from invoke.exceptions import Exit
 
     from build.pipeline import run_pipeline
 
@@ -234,7 +239,7 @@ def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, 
 })
 def compare(c: Context, reference: str = "", candidate: str = "", json: bool = False, no_run: bool = False) -> None:
     """Do two releases match: tarball names, members and modes, binaries' --version stamps, image tags."""
-    from invoke import Exit
+    from invoke.exceptions import Exit
 
     from build.release.compare import main
 
@@ -273,7 +278,7 @@ def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiser
 def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = None,
            mirror: list[str] | None = None, docker_host: str | None = None) -> None:
     """One table of what the tasks need and whether it is there, with the fix; exit 0 when the given tasks can run."""
-    from invoke import Exit
+    from invoke.exceptions import Exit
 
     from build.doctor import doctor as run
     from workspace.tree import resolve_root

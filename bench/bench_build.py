@@ -31,9 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -280,8 +280,9 @@ def timing_rows(report: Report) -> list[list[str]]:
 def render_text(report: Report) -> str:
     def table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        def line(r):
-            return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        def line(r):   # every row has the header's width: timing_rows makes 6 cells, ratios are 4-tuples
+            cells = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            return "  ".join(cells).rstrip()
         return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
 
     out = table(["task", "runs", "median s", "min s", "max s", "note"], timing_rows(report), {1, 2, 3, 4})
@@ -359,7 +360,8 @@ def bench(args: argparse.Namespace) -> Report:
     go_env = dict(env)
     go_env.pop("GOBIN", None)  # as the runner and Kubernetes do
     go_env["PATH"] = os.pathsep.join([str(toolchain.bin_dir),
-                                      *[p for p in env.get("PATH", "").split(os.pathsep) if p and p != str(toolchain.bin_dir)]])
+                                      *[p for p in env.get("PATH", "").split(os.pathsep)
+                                        if p and p != str(toolchain.bin_dir)]])
 
     load_start = load_average()
     facts = machine_facts()
@@ -397,7 +399,7 @@ def bench(args: argparse.Namespace) -> Report:
     scratch = Path(tempfile.mkdtemp(prefix="bench-raw-go-"))
     try:
         outdirs = [scratch / f"cmd{i}" for i in range(len(commands))]
-        runs = [(c, redirect_output(c.argv, d), {**go_env, **c.env}) for c, d in zip(commands, outdirs)]
+        runs = [(c, redirect_output(c.argv, d), {**go_env, **c.env}) for c, d in zip(commands, outdirs, strict=True)]
 
         def clear_outputs() -> None:   # a fresh output dir each run, as inv's staging dir is
             for d in outdirs:
@@ -438,7 +440,8 @@ def bench(args: argparse.Namespace) -> Report:
 
         def make_once() -> float:
             seconds = run_timed(make_argv, cwd=root, env=go_env, what=f"make WHAT={what}")
-            touched.append(any(file_state(p) not in (None, s) for p, s in zip(outputs, before_states)))
+            # snapshot() runs before every make_once(), so before_states has one state per output
+            touched.append(any(file_state(p) not in (None, s) for p, s in zip(outputs, before_states, strict=True)))
             return seconds
 
         make = time_task(make_label, args.runs, True, make_once, before=snapshot)
@@ -451,7 +454,7 @@ def bench(args: argparse.Namespace) -> Report:
     ratios = [
         ratio_row("inv build / raw go build", inv_build, timings[3], TARGET_INV_OVER_RAW, at_most=True),
         ratio_row("inv build --force / raw go build", forced, timings[3], TARGET_INV_OVER_RAW, at_most=True),
-        ratio_row(f"make WHAT / inv build", make, inv_build, TARGET_MAKE_OVER_INV, at_most=False),
+        ratio_row("make WHAT / inv build", make, inv_build, TARGET_MAKE_OVER_INV, at_most=False),
     ]
     list_median = timings[0].median
     ratios.append(("inv --list median", f"{list_median:.3f} s", f"<= {TARGET_LIST_SECONDS:g} s",

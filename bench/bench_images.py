@@ -34,9 +34,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 for _p in (REPO, REPO / "bench"):
@@ -69,8 +70,7 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], what: str, cwd: Path = R
     """Run argv (no shell), output captured; return (wall seconds, stdout) or raise BenchError."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, capture_output=True)
     except OSError as exc:
         raise BenchError(f"`{what}` could not start: {exc}") from None
     elapsed = time.perf_counter() - start

@@ -17,8 +17,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,10 +55,10 @@ def script_timings(root: Path, runs: int, inv: str, env: dict[str, str]) -> list
          [bash, "-c", 'KUBE_ROOT="$1"; source "$1/hack/lib/init.sh"; kube::golang::setup_env', "_", str(root)]),
     ]
     for label, argv, equiv, theirs_argv in pairs:
-        mine = bb.time_task(label, runs, True, lambda a=argv: bb.run_timed(a, cwd=REPO, env=env, what=label))
+        mine = bb.time_task(label, runs, True, lambda a=argv, w=label: bb.run_timed(a, cwd=REPO, env=env, what=w))
         try:
             theirs = bb.time_task(equiv, runs, True,
-                                  lambda a=theirs_argv: bb.run_timed(a, cwd=root, env=env, what=equiv))
+                                  lambda a=theirs_argv, w=equiv: bb.run_timed(a, cwd=root, env=env, what=w))
             rows.append(_row(f"`{label}`", _median(mine), f"`{equiv}`", _median(theirs)))
         except bb.BenchError as exc:
             bb.say(f"[{equiv}] not comparable here: {exc}")

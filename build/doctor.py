@@ -6,9 +6,10 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from common.errors import KBError
 from common.system import mem_available_gb
@@ -99,7 +100,8 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
     for mirror in mirrors:
         ok, how = mirror_reachable(mirror)
         checks.append(Check(f"mirror {mirror}", "ok" if ok else "MISSING", how,
-                            "" if ok else "check the address (HOST[:PORT][/PATH]) and the network", ("images", "release", "ci")))
+                            "" if ok else "check the address (HOST[:PORT][/PATH]) and the network",
+                            ("images", "release", "ci")))
     if not mirrors:
         checks.append(Check("mirrors", "ok", "none configured: images come from their canonical registries"))
     return checks
@@ -175,7 +177,8 @@ def render(checks: list[Check], tasks: list[str]) -> list[str]:
         needed = ",".join(t for t in c.needed_by if t in tasks) or "-"
         rows.append((c.name, c.status, needed, c.detail, c.fix))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return ["  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + (f"  {r[4]}" if r[4] else "") for r in rows]
+    return ["  ".join(v.ljust(w) for v, w in zip(r[:4], widths, strict=True)) + (f"  {r[4]}" if r[4] else "")
+            for r in rows]
 
 
 def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: list[str],

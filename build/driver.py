@@ -6,22 +6,22 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
-from build.golang import check_minimum, find_go
+from build.golang import GoToolchain, check_minimum, find_go
 from build.plan import BuildOptions, BuildPlan, plan_build
 from build.runner import Built, execute
 from build.targets import resolve_targets
 from build.version import compute
 from common.cli import info
 from common.errors import KBError, UsageError
-from workspace.layout import ensure_workspace, plan_layout
+from workspace.layout import Layout, ensure_workspace, plan_layout
 from workspace.tree import KubeTree, load_tree
 
 
 def make_plan(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: bool,
-              environ: Mapping[str, str]):
+              environ: Mapping[str, str]) -> tuple[GoToolchain, Layout, BuildPlan]:
     """Everything decided before anything runs: toolchain, layout, stamp, targets, commands."""
     targets = resolve_targets(tree, whats)
     toolchain = find_go(environ)
@@ -73,7 +73,8 @@ def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug:
                 links = make_links(b.path, link_names)
                 info(f"hyperkube links in {b.path.parent}: {', '.join(p.name for p in links)}")
     rebuilt = sum(not b.fresh for b in built)
-    info(f"{len(built)} binaries ({rebuilt} built, {len(built) - rebuilt} up to date) in {time.monotonic() - start:.1f}s")
+    info(f"{len(built)} binaries ({rebuilt} built, {len(built) - rebuilt} up to date)"
+         f" in {time.monotonic() - start:.1f}s")
     return built
 
 

@@ -6,9 +6,9 @@ import importlib.util
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from common.errors import ToolError
 

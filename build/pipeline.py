@@ -11,9 +11,10 @@ import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from common.cli import info
 from common.errors import KBError

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from build.targets import Target
 from build.version import VersionInfo
@@ -38,7 +38,7 @@ class FlagStyle:
     installsuffix: bool = True     # `-installsuffix static` for static binaries (older trees)
 
     @classmethod
-    def from_tree(cls, tree: KubeTree) -> "FlagStyle":
+    def from_tree(cls, tree: KubeTree) -> FlagStyle:
         text = tree.golang_sh
         if "build_binaries" not in text:
             # No build function to read: the era's usual spelling.
@@ -97,12 +97,15 @@ def version_packages(tree: KubeTree) -> list[str]:
     """The packages whose variables version.sh stamps with -X, read from the tree itself."""
     text = tree.read("hack/lib/version.sh") or ""
     found: dict[str, None] = {}
-    for m in re.finditer(r"-X\s+[\"']?((?:\$\{?KUBE_GO_PACKAGE\}?|[\w.-]+)/[\w./-]+?)\.(?:\$\{?key\}?|git[A-Z]\w*|buildDate)\b", text):
-        found.setdefault(m.group(1).replace("${KUBE_GO_PACKAGE}", GO_PACKAGE).replace("$KUBE_GO_PACKAGE", GO_PACKAGE), None)
+    for m in re.finditer(r"-X\s+[\"']?((?:\$\{?KUBE_GO_PACKAGE\}?|[\w.-]+)/[\w./-]+?)"
+                         r"\.(?:\$\{?key\}?|git[A-Z]\w*|buildDate)\b", text):
+        package = m.group(1).replace("${KUBE_GO_PACKAGE}", GO_PACKAGE).replace("$KUBE_GO_PACKAGE", GO_PACKAGE)
+        found.setdefault(package, None)
     if found:
         return list(found)
     # No version.sh to read: the era's usual set (a -X on a missing symbol is ignored).
-    vendored = [f"{GO_PACKAGE}/vendor/k8s.io/client-go/pkg/version", f"{GO_PACKAGE}/vendor/k8s.io/component-base/version"]
+    vendored = [f"{GO_PACKAGE}/vendor/k8s.io/client-go/pkg/version",
+                f"{GO_PACKAGE}/vendor/k8s.io/component-base/version"]
     plain = ["k8s.io/client-go/pkg/version", "k8s.io/component-base/version"]
     if tree.era in (Era.GODEPS, Era.GOPATH):
         return [f"{GO_PACKAGE}/pkg/version", *vendored]
@@ -233,7 +236,8 @@ def plan_build(tree: KubeTree, layout: Layout, version: VersionInfo, targets: li
             env = dict(penv)
             if static:
                 env["CGO_ENABLED"] = "0"
-            commands.append(GoCommand(platform, tuple(argv), env, layout.workdir, outdir, staging, tuple(group), static))
+            commands.append(GoCommand(platform, tuple(argv), env, layout.workdir, outdir, staging, tuple(group),
+                                      static))
         for t in (t for t in targets if t.is_test):
             # New Go's vet rejects old trees' tests (see the reference): -vet=off, as release builds pass.
             argv = ["go", "test", "-c", "-vet=off", *common, "-o", str(staging / t.name), t.package(module_mode)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from build import codegen, uptodate
 from build.golang import GoToolchain
@@ -68,7 +68,8 @@ def generate_missing(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, en
         make_env = merged_env(environ, {"GOFLAGS": environ.get("GOFLAGS"), "GOBIN": None})
         prepend_path(make_env, toolchain.bin_dir)
         argv = codegen.make_command(tree, gen.make_target)
-        run(argv, cwd=tree.root, env=make_env, what=" ".join(argv), hint="run it by hand in the tree to see the whole output")
+        run(argv, cwd=tree.root, env=make_env, what=" ".join(argv),
+            hint="run it by hand in the tree to see the whole output")
         if not (tree.root / gen.path).exists():
             raise ToolError(f"make {gen.make_target} ran but {gen.path} is still missing")
         say(f"generated {gen.path} in {time.monotonic() - start:.0f}s")
@@ -148,7 +149,8 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         stamps = uptodate.stamp_file(layout.output, cmd.platform)
         recorded = None if force else uptodate.fresh(stamps, cmd.outdir, names, key)
         if recorded is not None:
-            say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform} (inputs unchanged; --force rebuilds)")
+            say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
+                " (inputs unchanged; --force rebuilds)")
             for name in names:
                 path = cmd.outdir / name
                 built.append(Built(cmd.platform, path, path.stat().st_size, recorded[name]["sha256"], fresh=True))

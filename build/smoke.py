@@ -19,9 +19,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from common.errors import KBError, ToolError
 
@@ -41,7 +42,8 @@ class SmokePlan:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def plan_smoke(apiserver: Path, etcd: Path, workdir: Path, token: str,
@@ -77,7 +79,7 @@ def write_files(plan: SmokePlan, environ: Mapping[str, str]) -> None:
 @dataclass
 class Proc:
     name: str
-    popen: subprocess.Popen
+    popen: subprocess.Popen[bytes]
     log: Path
 
     def tail(self, n: int = 15) -> str:

@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 
 _ENV_KEYS = re.compile(r"^(GO\w*|CGO_\w+|CC|CXX|AR|PKG_CONFIG\w*|PATH|KUBE_\w+|SOURCE_DATE_EPOCH|DBG)$")
 
@@ -50,14 +51,15 @@ def stamp_file(output: Path, platform: str) -> Path:
     return output / ".kbuild" / f"stamps-{platform.replace('/', '-')}.json"
 
 
-def _load(stamps_path: Path) -> dict[str, dict]:
+def _load(stamps_path: Path) -> dict[str, dict[str, Any]]:
     try:
-        return json.loads(stamps_path.read_text())
+        stamps: dict[str, dict[str, Any]] = json.loads(stamps_path.read_text())
+        return stamps
     except (OSError, ValueError):
         return {}
 
 
-def fresh(stamps_path: Path, outdir: Path, names: list[str], key: str) -> dict[str, dict] | None:
+def fresh(stamps_path: Path, outdir: Path, names: list[str], key: str) -> dict[str, dict[str, Any]] | None:
     """The recorded entries if every binary exists, untouched since recorded, with this key; else None."""
     stamps = _load(stamps_path)
     found = {}

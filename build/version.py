@@ -11,9 +11,9 @@ import datetime as _dt
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping
 
 from common.errors import KBError, TreeError, UsageError
 
@@ -37,7 +37,7 @@ class VersionInfo:
     def shell_lines(self) -> list[str]:
         """The KUBE_GIT_VERSION_FILE format (kube::version::save_version_vars)."""
         values = (self.commit, self.tree_state, self.version, self.major, self.minor)
-        return [f"{k}='{v}'" for k, v in zip(FILE_KEYS, values)]
+        return [f"{k}='{v}'" for k, v in zip(FILE_KEYS, values, strict=True)]
 
     def as_json(self) -> str:
         data = {"major": self.major, "minor": self.minor, "gitVersion": self.version,
@@ -120,7 +120,7 @@ def parse_version_file(text: str) -> dict[str, str]:
 
 
 def format_date(epoch: int) -> str:
-    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _source_date_epoch(environ: Mapping[str, str]) -> int | None:
@@ -160,7 +160,8 @@ def _git_state(root: Path, describe_commit: str = "") -> tuple[str, bool, str | 
         if "dubious ownership" in stderr:
             raise TreeError(f"git refuses {root}: dubious ownership",
                             hint=f"git config --global --add safe.directory {root}") from None
-        if "does not have any commits" in stderr or "unknown revision" in stderr or "ambiguous argument 'HEAD" in stderr:
+        if ("does not have any commits" in stderr or "unknown revision" in stderr
+                or "ambiguous argument 'HEAD" in stderr):
             return None
         raise TreeError(f"git failed in {root}: {stderr.splitlines()[-1] if stderr else exc}") from None
     except git.InvalidGitRepositoryError:
@@ -180,7 +181,8 @@ def compute(root: Path, environ: Mapping[str, str], version_sh: str | None = Non
         if not path.is_file():
             raise UsageError(f"KUBE_GIT_VERSION_FILE={version_file}: no such file")
         values = parse_version_file(path.read_text())
-        info = VersionInfo(*(values.get(k, "") for k in FILE_KEYS), source="file")
+        commit, tree_state, version, major, minor = (values.get(k, "") for k in FILE_KEYS)
+        info = VersionInfo(commit, tree_state, version, major, minor, source="file")
         date_epoch = epoch if epoch is not None else _tree_time(root)
         return _with_date(info, date_epoch)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from invoke import Exit
-from invoke import task as invoke_task
+from invoke.exceptions import Exit
+from invoke.tasks import task as invoke_task
 
 from common.errors import KBError
 
@@ -56,10 +57,11 @@ def funnel(body: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def task(*args: Any, **kwargs: Any) -> Any:
+def task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     """``invoke.task`` with the error funnel applied and no automatic short flags."""
     kwargs.setdefault("auto_shortflags", False)
 
+    # Any, not invoke.Task: invoke.task itself is annotated as returning a bare Callable.
     def decorate(body: Callable[..., Any]) -> Any:
         return invoke_task(funnel(body), *args, **kwargs)
 

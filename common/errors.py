@@ -6,6 +6,8 @@ Tasks never print tracebacks for these: ``common.cli`` turns them into one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class KBError(Exception):
     """An expected failure with a message for the user and an exit code."""
@@ -44,7 +46,7 @@ class ToolError(KBError):
 class CommandFailed(KBError):
     """An external command we ran exited non-zero."""
 
-    def __init__(self, argv: list[str] | tuple[str, ...], returncode: int, *, hint: str | None = None,
+    def __init__(self, argv: Sequence[str], returncode: int, *, hint: str | None = None,
                  what: str | None = None) -> None:
         shown = " ".join(argv[:4]) + (" …" if len(argv) > 4 else "")
         super().__init__(f"{what or shown} failed (exit {returncode})", hint=hint,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from common.cli import info
 from common.errors import KBError, UsageError
@@ -49,7 +49,7 @@ def table(outcomes: list[sync.Outcome]) -> list[str]:
         digest = o.digest[:19] + "…" if o.digest else "-"
         rows.append((o.name, o.source or "-", digest, o.action, f"{o.bytes / 1048576:.1f} MB"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def run(tree: KubeTree, environ: Mapping[str, str], *, list_only: bool = False, json_output: bool = False,

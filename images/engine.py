@@ -6,8 +6,9 @@ says what was tried and how to fix it; the SDK is imported lazily.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from common.errors import KBError
 
@@ -47,7 +48,7 @@ class Engine:
     host: str
 
     @classmethod
-    def connect(cls, environ: Mapping[str, str], host: str | None = None) -> "Engine":
+    def connect(cls, environ: Mapping[str, str], host: str | None = None) -> Engine:
         import docker  # lazy: the SDK is slow to import and needs no engine until here
         from docker.errors import DockerException
 
@@ -63,7 +64,7 @@ class Engine:
                                    "DOCKER_HOST at a running engine") from None
         return cls(api=api, host=url)
 
-    def clone(self) -> "Engine":
+    def clone(self) -> Engine:
         """A second client for another thread (requests sessions are not shared across threads)."""
         import docker
 
@@ -71,14 +72,16 @@ class Engine:
                       host=self.host)
 
     def info(self) -> dict[str, Any]:
-        return self.api.info()
+        info: dict[str, Any] = self.api.info()
+        return info
 
     def image(self, name: str) -> dict[str, Any] | None:
         """``docker image inspect``, or None when absent."""
         from docker.errors import ImageNotFound, NotFound
 
         try:
-            return self.api.inspect_image(name)
+            image: dict[str, Any] = self.api.inspect_image(name)
+            return image
         except (ImageNotFound, NotFound):
             return None
 
@@ -87,7 +90,8 @@ class Engine:
         from docker.errors import APIError
 
         try:
-            return self.api.inspect_distribution(ref)["Descriptor"]["digest"]
+            digest: str = self.api.inspect_distribution(ref)["Descriptor"]["digest"]
+            return digest
         except APIError as exc:
             detail = _short(exc)
             raise RegistryError(ref, classify(detail), detail) from None
@@ -135,8 +139,8 @@ class Engine:
             raise RegistryError(f"{repository}:{tag}", "failed", "the engine reported no digest")
         return str(digest)
 
-    def save(self, names: list[str], chunks: Callable[[bytes], None]) -> None:
-        """``docker save`` of several images into one tar, streamed to ``chunks``."""
+    def save(self, names: list[str], chunks: Callable[[bytes], object]) -> None:
+        """``docker save`` of several images into one tar, streamed to ``chunks`` (whose result is ignored)."""
         res = self.api._get(self.api._url("/images/get"), params={"names": names}, stream=True)
         self.api._raise_for_status(res)
         for chunk in res.iter_content(chunk_size=1 << 20):

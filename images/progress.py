@@ -26,7 +26,7 @@ class LineProgress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "LineProgress":
+    def __enter__(self) -> LineProgress:
         self._thread = threading.Thread(target=self._beat, daemon=True)
         self._thread.start()
         return self
@@ -70,7 +70,7 @@ class LiveProgress:
         self.ids: dict[str, Any] = {}
         self.lock = threading.Lock()
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         self.progress.__enter__()
         return self
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Mapping
 
 from common.errors import TreeError, UsageError
 from images.refs import ImageRef, parse_ref

@@ -10,8 +10,8 @@ values, as bash would.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 _ASSIGN = re.compile(r"^\s*(?:(?:readonly|export|local|declare)(?:\s+-[a-zA-Z]+)*\s+)?([A-Za-z_]\w*)=(.*)$")
 _CAT = re.compile(r"""^\$\(\s*cat\s+("([^"]*)"|'([^']*)'|(\S+))\s*\)""")

@@ -10,9 +10,10 @@ the canonical name. Failures are per image; the others still finish.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 from common.errors import UsageError
 from images.engine import Engine, EngineError, RegistryError, repo_digests
@@ -101,7 +102,7 @@ def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], 
                 continue
             layers: dict[str, int] = {}
 
-            def on_event(event: dict, label: str = label) -> None:
+            def on_event(event: dict[str, Any], label: str = label, layers: dict[str, int] = layers) -> None:
                 detail = event.get("progressDetail") or {}
                 if event.get("id") and detail.get("total"):
                     layers[event["id"]] = int(detail["total"])

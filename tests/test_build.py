@@ -39,7 +39,7 @@ def test_each_era_builds_and_stamps_what_inv_version_computes(sample_repo, era):
         got = raw_version(binary)
         for key in ("gitVersion", "gitCommit", "gitTreeState", "buildDate", "major", "minor"):
             assert got[key] == want[key], (what, key)
-        assert f"sha256:" in result.stdout and Path(what).name in result.stdout
+        assert "sha256:" in result.stdout and Path(what).name in result.stdout
         plain = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True)
         assert plain.stdout.strip() == "Kubernetes v1.20.2"
     # No staging leftovers, and _output/bin points at the host platform.

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import inv
 from tests.test_images_engine import clear, seed_mirror, specs_of
-from tests.test_release import SAMPLE_TARBALLS, CROSS, release_env, standin  # noqa: F401 - fixture reuse
+from tests.test_release import CROSS, SAMPLE_TARBALLS, release_env, standin  # noqa: F401 - fixture reuse
 
 pytestmark = pytest.mark.go
 
@@ -69,7 +69,8 @@ def test_ci_default_targets_are_the_server_targets(sample_repo, tmp_path):
     tree = sample_repo("gopath")
     targets = server_targets(KubeTree(tree))
     assert targets and all((tree / t).is_dir() for t in targets) and "cmd/kubectl" not in targets
-    result = inv("ci", "--kube-root", str(tree), "--report", str(tmp_path / "r.json"), "--junit", str(tmp_path / "j.xml"))
+    result = inv("ci", "--kube-root", str(tree), "--report", str(tmp_path / "r.json"),
+                 "--junit", str(tmp_path / "j.xml"))
     assert result.returncode == 0, result.stderr[-2000:]
     built = json.loads((tmp_path / "r.json").read_text())["steps"][3]["data"]["binaries"]
     assert sorted(os.path.basename(b["path"]) for b in built) == sorted(os.path.basename(t) for t in targets)

@@ -52,7 +52,7 @@ def test_image_round_trips_through_registry_with_same_digest(engine_client, regi
 
 def test_different_markers_give_different_digests(engine_client, registry, mkimage):
     refs = [f"{registry.address}/kbuild/markers:{m}" for m in ("alpha", "beta")]
-    for ref, marker in zip(refs, ("alpha", "beta")):
+    for ref, marker in zip(refs, ("alpha", "beta"), strict=True):
         mkimage(ref, marker)
     digests = [push(engine_client, ref) for ref in refs]
     layers = [engine_client.api.inspect_image(ref)["RootFS"]["Layers"] for ref in refs]

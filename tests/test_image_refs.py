@@ -38,7 +38,8 @@ def test_short_names_match_what_docker_shows():
     assert parse_ref("k8s.gcr.io/pause:3.2").short == "k8s.gcr.io/pause:3.2"
 
 
-@pytest.mark.parametrize("good,clean", [("127.0.0.1:5000", "127.0.0.1:5000"), ("reg.example/mirror/", "reg.example/mirror"),
+@pytest.mark.parametrize("good,clean", [("127.0.0.1:5000", "127.0.0.1:5000"),
+                                        ("reg.example/mirror/", "reg.example/mirror"),
                                         ("localhost:5000/a/b", "localhost:5000/a/b")])
 def test_check_mirror(good, clean):
     assert check_mirror(good) == clean

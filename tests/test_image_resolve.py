@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from common.errors import TreeError, UsageError
+from images.refs import parse_ref
 from images.resolve import resolve
 from images.sync import plan, select
-from images.refs import parse_ref
-from workspace.tree import KubeTree
 from tests.conftest import inv
+from workspace.tree import KubeTree
 
 SEED_FILES = {
-    "build/build-image/Dockerfile": "# kube-build\nFROM gcr.io/google_containers/kube-cross:KUBE_BUILD_IMAGE_CROSS_TAG\n",
+    "build/build-image/Dockerfile": "# kube-build\n"
+                                    "FROM gcr.io/google_containers/kube-cross:KUBE_BUILD_IMAGE_CROSS_TAG\n",
     "build/build-image/cross/VERSION": "v1.4.2-1\n",
     "build/common.sh": """readonly KUBE_BUILD_IMAGE_REPO=kube-build
 readonly KUBE_BUILD_IMAGE_CROSS_TAG="v1.4.2-1"
@@ -32,11 +33,13 @@ readonly KUBE_ADDON_PATHS=(
   gcr.io/google_containers/kube-registry-proxy:0.3
 )
 """,
-    "pkg/kubelet/dockertools/docker.go": 'package dockertools\n\nconst (\n\tPodInfraContainerImage = "gcr.io/google_containers/pause:2.0"\n)\n',
+    "pkg/kubelet/dockertools/docker.go": 'package dockertools\n\nconst (\n'
+                                         '\tPodInfraContainerImage = "gcr.io/google_containers/pause:2.0"\n)\n',
 }
 
 CURRENT_FILES = {
-    "build/build-image/Dockerfile": "ARG KUBE_CROSS_IMAGE\nARG KUBE_CROSS_VERSION\nFROM ${KUBE_CROSS_IMAGE}:${KUBE_CROSS_VERSION}\n",
+    "build/build-image/Dockerfile": "ARG KUBE_CROSS_IMAGE\nARG KUBE_CROSS_VERSION\n"
+                                    "FROM ${KUBE_CROSS_IMAGE}:${KUBE_CROSS_VERSION}\n",
     "build/build-image/cross/VERSION": "v1.31.0-go1.22.6-bullseye.0\n",
     "build/common.sh": """KUBE_BUILD_IMAGE_CROSS_TAG="$(cat "${KUBE_ROOT}/build/build-image/cross/VERSION")"
 readonly KUBE_BUILD_IMAGE_CROSS_TAG
@@ -53,7 +56,8 @@ readonly KUBE_GORUNNER_IMAGE="${KUBE_GORUNNER_IMAGE:-$KUBE_BASE_IMAGE_REGISTRY/g
 readonly KUBE_APISERVER_BASE_IMAGE="${KUBE_APISERVER_BASE_IMAGE:-$KUBE_GORUNNER_IMAGE}"
 readonly KUBE_CONTROLLER_MANAGER_BASE_IMAGE="${KUBE_CONTROLLER_MANAGER_BASE_IMAGE:-$KUBE_GORUNNER_IMAGE}"
 readonly KUBE_SCHEDULER_BASE_IMAGE="${KUBE_SCHEDULER_BASE_IMAGE:-$KUBE_GORUNNER_IMAGE}"
-readonly KUBE_PROXY_BASE_IMAGE="${KUBE_PROXY_BASE_IMAGE:-$KUBE_BASE_IMAGE_REGISTRY/distroless-iptables:$__default_distroless_iptables_version}"
+readonly KUBE_PROXY_BASE_IMAGE="${KUBE_PROXY_BASE_IMAGE:-$KUBE_BASE_IMAGE_REGISTRY/distroless-iptables:\
+$__default_distroless_iptables_version}"
 readonly KUBECTL_BASE_IMAGE="${KUBECTL_BASE_IMAGE:-$KUBE_GORUNNER_IMAGE}"
 
 kube::build::get_docker_wrapped_binaries() {
@@ -69,7 +73,9 @@ kube::build::get_docker_wrapped_binaries() {
 }
 """,
     "build/pause/Makefile": "REGISTRY ?= staging-k8s.gcr.io\nIMAGE = $(REGISTRY)/pause\nTAG ?= 3.10\n",
-    "cmd/kubelet/app/options/container_runtime.go": 'package options\n\nconst (\n\tdefaultPodSandboxImageName    = "registry.k8s.io/pause"\n\tdefaultPodSandboxImageVersion = "3.10"\n)\n',
+    "cmd/kubelet/app/options/container_runtime.go": 'package options\n\nconst (\n'
+                                                    '\tdefaultPodSandboxImageName    = "registry.k8s.io/pause"\n'
+                                                    '\tdefaultPodSandboxImageVersion = "3.10"\n)\n',
 }
 
 

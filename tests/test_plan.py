@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from build.plan import (BuildOptions, FlagStyle, compile_flags, is_static, plan_build, platform_env,
-                        resolve_platforms, tags_from_goflags, version_packages)
+from build.plan import (
+    BuildOptions,
+    FlagStyle,
+    compile_flags,
+    is_static,
+    plan_build,
+    platform_env,
+    resolve_platforms,
+    tags_from_goflags,
+    version_packages,
+)
 from build.targets import Target, normalise, resolve_targets
 from build.version import VersionInfo
 from common.errors import UsageError

@@ -91,7 +91,7 @@ def oracle_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _oracle(script: Path, root: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """KUBE_GIT_* as Kubernetes' own get_version_vars computes them for ``root``."""
-    prog = (f'KUBE_ROOT="$1"; source "$2"; kube::version::get_version_vars; '
+    prog = ('KUBE_ROOT="$1"; source "$2"; kube::version::get_version_vars; '
             + "; ".join(f'printf "%s=%s\\n" {k} "${{{k}-}}"' for k in FILE_KEYS))
     env = {**os.environ, **(extra_env or {})}
     out = subprocess.run(["bash", "-c", prog, "oracle", str(root), str(script)], cwd=root, env=env, check=True,
@@ -100,7 +100,7 @@ def _oracle(script: Path, root: Path, extra_env: dict[str, str] | None = None) -
 
 
 def _as_kube_vars(info) -> dict[str, str]:
-    return dict(zip(FILE_KEYS, (info.commit, info.tree_state, info.version, info.major, info.minor)))
+    return dict(zip(FILE_KEYS, (info.commit, info.tree_state, info.version, info.major, info.minor), strict=True))
 
 
 # --------------------------------------------------------------------------- pure rules

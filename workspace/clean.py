@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import KBError
@@ -30,7 +31,7 @@ def _check(path: Path, root: Path) -> None:
         raise KBError(f"refusing to remove {path}: its parent leaves the tree")
 
 
-def _make_writable_and_retry(func, path, _exc) -> None:
+def _make_writable_and_retry(func: Callable[[str], object], path: str, _exc: object) -> None:
     # Go makes module-cache directories read-only; make them writable and try again.
     os.chmod(os.path.dirname(path), stat.S_IRWXU)
     if os.path.isdir(path) and not os.path.islink(path):

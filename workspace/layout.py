@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from common.errors import TreeError
 from workspace.tree import GO_PACKAGE, Era, KubeTree

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from common.errors import KBError, TreeError, UsageError
 
@@ -77,7 +77,8 @@ def fetch_source(ref: str, url: str, dest: Path, say: Callable[[str], None], dep
             else:
                 shutil.rmtree(dest / ".git", ignore_errors=True)
             raise _git_error(exc, f"cloning {ref}") from None
-    return repo.git.rev_parse("HEAD^{commit}")
+    commit: str = repo.git.rev_parse("HEAD^{commit}")
+    return commit
 
 
 def init_repo(path: Path, tag: str | None, message: str = "sample tree") -> str:
@@ -93,4 +94,5 @@ def init_repo(path: Path, tag: str | None, message: str = "sample tree") -> str:
     repo.git.commit("-q", "-m", message)
     if tag:
         repo.git.tag("-a", tag, "-m", tag)
-    return repo.git.rev_parse("HEAD")
+    commit: str = repo.git.rev_parse("HEAD")
+    return commit

@@ -8,10 +8,10 @@ from __future__ import annotations
 import enum
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping
 
 from common.errors import TreeError
 
@@ -19,7 +19,7 @@ GO_PACKAGE = "k8s.io/kubernetes"
 DEFAULT_ROOT = "kubernetes"
 
 
-class Era(str, enum.Enum):
+class Era(enum.StrEnum):
     """How a tree builds (see the eras table in the reference)."""
 
     GODEPS = "godeps"        # Godeps/_workspace on GOPATH (<= ~1.5)
@@ -132,7 +132,7 @@ def _bash_array(text: str, name: str) -> list[str] | None:
     m = re.search(rf"^\s*(?:readonly\s+|local\s+|declare\s+-\w+\s+)?{name}=\((.*?)\)", text, re.M | re.S)
     if not m:
         return None
-    items = []
+    items: list[str] = []
     for line in m.group(1).splitlines():
         line = line.split("#", 1)[0]
         items.extend(tok.strip("\"'") for tok in line.split())
