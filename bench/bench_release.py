@@ -1,10 +1,12 @@
 """Benchmark `inv release --quick` in each mode on one tree: first runs and second runs, with peak memory.
 
     python bench/bench_release.py --kube-root <tree> [--modes native,direct,script] [--runs 3]
-                                  [--first-runs] [--markdown]
+                                  [--first-runs N] [--copy-per-mode] [--markdown]
 
 For each mode: a *first run* (with --first-runs) is on a fresh copy of the tree (new `_output`, cold
-code generation) with an empty GOCACHE; *second runs* repeat on the same tree with the cache warm.
+code generation) with an empty GOCACHE; *second runs* repeat on the same tree with the cache warm
+(with --copy-per-mode each mode gets its own copy of the tree, so one mode's outputs never make the
+next one's stale: all modes, and so the ratios, in one run).
 Script mode (the tree's build/release.sh) is the anchor: ratios are each mode's median over script
 mode's, measured in the same run. Peak memory is the largest resident set of any process the run
 started (RUSAGE_CHILDREN) and, because script and direct modes build inside containers that are not
@@ -117,12 +119,16 @@ def bench(args: argparse.Namespace) -> Report:
                 timings.append(first)
                 by_key[(mode, "first")] = first
             second = Timing(f"{mode}: second run (same tree, warm)")
+            run_tree = tree
+            if args.copy_per_mode:
+                (Path(tmp) / f"{mode}-second").mkdir()
+                run_tree = fresh_copy(tree, Path(tmp) / f"{mode}-second")
             say(f"[{second.label}] warm-up ...")
-            run_timed(release_argv(tree, mode), cwd=REPO, env=base_env, what=f"inv release --mode {mode}")
+            run_timed(release_argv(run_tree, mode), cwd=REPO, env=base_env, what=f"inv release --mode {mode}")
             before = peak_rss_mb()
             for i in range(args.runs):
                 with MemoryPeak() as mem:
-                    second.samples.append(run_timed(release_argv(tree, mode), cwd=REPO, env=base_env,
+                    second.samples.append(run_timed(release_argv(run_tree, mode), cwd=REPO, env=base_env,
                                                     what=f"inv release --mode {mode}"))
                 machine_peak[f"{mode} second"] = max(machine_peak.get(f"{mode} second", 0.0), mem.peak)
                 say(f"[{second.label}] run {i + 1}/{args.runs}: {second.samples[-1]:.1f}s")
@@ -150,6 +156,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--modes", default="script,direct,native", help="comma-separated modes (script is the anchor)")
     p.add_argument("--runs", type=int, default=3, help="second runs per mode (median reported)")
     p.add_argument("--first-runs", type=int, default=0, help="first runs per mode on a fresh copy (0: none)")
+    p.add_argument("--copy-per-mode", action="store_true",
+                   help="run each mode's second runs on its own fresh copy of the tree")
     p.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")
     return p.parse_args(argv)
 

@@ -143,7 +143,7 @@ def test_direct_specs(tmp_path):
     cache_bind = spec.binds[str(tmp_path / "cache")]["bind"]
     assert cache_bind == f"{REMOTE_ROOT}/_output/dockerized/go/cache" == spec.env["GOCACHE"]
     assert spec.env["KUBE_OUTPUT_SUBPATH"] == "_output/dockerized" and spec.env["KUBE_FASTBUILD"] == "true"
-    assert spec.env["KUBE_GIT_VERSION_FILE"].startswith(f"{REMOTE_ROOT}/_output/dockerized/")
+    assert spec.env["KUBE_GIT_VERSION_FILE"] == f"{REMOTE_ROOT}/.dockerized-kube-version-defs"
     assert spec.env["GOFLAGS"] == "-vet=off" and spec.env["KUBE_CGO_OVERRIDES"] == "kubelet"
     assert spec.env["SOURCE_DATE_EPOCH"] == "1600000000"
     assert "SECRET" not in spec.env and "PATH" not in spec.env and spec.env["HOME"] == "/tmp"

@@ -22,7 +22,9 @@ from workspace.tree import GO_PACKAGE, KubeTree, _bash_array
 MODES = ("script", "direct", "native")
 REMOTE_ROOT = f"/go/src/{GO_PACKAGE}"            # where kube-cross sees the tree (build/common.sh REMOTE_ROOT)
 OUTPUT_SUBPATH = "_output/dockerized"            # KUBE_OUTPUT_SUBPATH of containerized builds
-VERSION_DEFS = f"{OUTPUT_SUBPATH}/.kbuild-version-defs"  # KUBE_GIT_VERSION_FILE (under the ignored _output)
+# KUBE_GIT_VERSION_FILE: where release.sh (v1.20 and v1.35 alike) writes it, so the source tarball
+# holds the same members in every mode; Kubernetes' .gitignore lists it.
+VERSION_DEFS = ".dockerized-kube-version-defs"
 
 # build/common.sh kube::build::run_build_command_ex: what reaches the build container
 # (v1.20: KUBE_FASTBUILD ... SOURCE_DATE_EPOCH; v1.35 adds the overrides, GOTOOLCHAIN, GOPROXY).

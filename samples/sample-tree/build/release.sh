@@ -32,7 +32,7 @@ fi
 
 mkdir -p "${LOCAL_OUTPUT_SUBPATH}"
 kube::version::get_version_vars
-kube::version::save_version_vars "${LOCAL_OUTPUT_SUBPATH}/.dockerized-kube-version-defs"
+kube::version::save_version_vars "${KUBE_ROOT}/.dockerized-kube-version-defs"
 cache="${GOCACHE:-${LOCAL_OUTPUT_SUBPATH}/go-cache}"
 mkdir -p "${cache}"
 
@@ -41,7 +41,7 @@ kube::build::run_build_command() {
   "${DOCKER[@]}" run --rm --network none --name "kube-build-$$" \
     -v "${KUBE_ROOT}:${REMOTE_ROOT}" -v "${cache}:/gocache" -w "${REMOTE_ROOT}" \
     -e KUBE_OUTPUT_SUBPATH=_output/dockerized \
-    -e KUBE_GIT_VERSION_FILE="${REMOTE_ROOT}/_output/dockerized/.dockerized-kube-version-defs" \
+    -e KUBE_GIT_VERSION_FILE="${REMOTE_ROOT}/.dockerized-kube-version-defs" \
     -e "KUBE_FASTBUILD=${KUBE_FASTBUILD:-false}" -e "KUBE_BUILD_PLATFORMS=${KUBE_BUILD_PLATFORMS:-}" \
     -e "GOFLAGS=${GOFLAGS:-}" -e "SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-}" -e GOCACHE=/gocache \
     "${KUBE_CROSS_IMAGE}" "$@"
