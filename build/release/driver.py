@@ -145,8 +145,10 @@ def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: list[str
     from common.cli import info
 
     defs = tree.root / VERSION_DEFS
-    defs.parent.mkdir(parents=True, exist_ok=True)
-    defs.write_text("\n".join(stamp.shell_lines()) + "\n")  # kube::version::save_version_vars' format
+    content = "\n".join(stamp.shell_lines()) + "\n"  # kube::version::save_version_vars' format
+    if not defs.is_file() or defs.read_text() != content:
+        # Rewritten only when it changes: it is a tree file, so its mtime is in the up-to-date fingerprint.
+        defs.write_text(content)
     build_env = {**env, **base_env(req, [])}
     with phases.phase("build"):
         if req.mode == "native":
