@@ -451,3 +451,22 @@ def test_runs_as_a_module(tmp_path: Path, reference: Path) -> None:
                           check=False, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ok"] is True
+
+
+def usage_script(seed: str, status: int = 2) -> bytes:
+    """A binary without --version: it prints its usage, with a value of the moment, and fails."""
+    return f"#!/bin/sh\necho 'tool usage: -seed (default {seed})'\nexit {status}\n".encode()
+
+
+def test_usage_text_of_a_binary_failing_alike_is_a_note(tmp_path: Path) -> None:
+    ref_layout, cand_layout = release(), release()
+    replace(ref_layout, SERVER, APISERVER, data=usage_script("1764600000"))
+    replace(cand_layout, SERVER, APISERVER, data=usage_script("1764600042"))
+    ref = write_release(tmp_path / "ref", ref_layout)
+    result = compare_releases(ref, write_release(tmp_path / "cand", cand_layout))
+    assert result.ok, result.differences
+    assert any(APISERVER in n and "1764600042" in n for n in result.notes)
+    # Failing differently (another exit status) is still a difference.
+    replace(cand_layout, SERVER, APISERVER, data=usage_script("1764600042", status=3))
+    result = compare_releases(ref, write_release(tmp_path / "cand3", cand_layout))
+    assert differences_about(result, APISERVER, "--version", "exit 2", "exit 3")

@@ -362,12 +362,16 @@ def _compare_versions(label: str, ref: _Versions, cand: _Versions, out: Comparis
     if ref.version.status is None and cand.version.status is None:
         out.notes.append(f"{label}: did not run on either side ({ref.version.reason})")
         return
-    if ref.version.key != cand.version.key:
-        out.differences.append(f"{label}: " + _vs("--version", ref.version.describe(), cand.version.describe()))
+    for flag, rr, cr in (("--version", ref.version, cand.version), ("--version=raw", ref.raw, cand.raw)):
+        if rr.key == cr.key or (flag == "--version=raw" and None not in (_raw_fields(rr), _raw_fields(cr))):
+            continue
+        line = f"{label}: " + _vs(flag, rr.describe(), cr.describe())
+        # A binary with no such flag fails with its usage text on both sides; that text can carry
+        # values of the moment (ginkgo prints a time-based default -seed): a note, not a difference.
+        failed_alike = rr.status == cr.status and rr.status not in (None, 0)
+        (out.notes if failed_alike else out.differences).append(line)
     r, c = _raw_fields(ref.raw), _raw_fields(cand.raw)
     if r is None or c is None:
-        if ref.raw.key != cand.raw.key:
-            out.differences.append(f"{label}: " + _vs("--version=raw", ref.raw.describe(), cand.raw.describe()))
         return
     for key in sorted(r.keys() | c.keys()):
         rv, cv = r.get(key, _MISSING), c.get(key, _MISSING)
