@@ -43,6 +43,11 @@ class ToolError(KBError):
     code = 3
 
 
+def exit_code_of(returncode: int) -> int:
+    """A child's exit status as ours: its own when it is an ordinary failure code, else 1."""
+    return returncode if 0 < returncode < 126 else 1
+
+
 class CommandFailed(KBError):
     """An external command we ran exited non-zero."""
 
@@ -50,6 +55,6 @@ class CommandFailed(KBError):
                  what: str | None = None) -> None:
         shown = " ".join(argv[:4]) + (" …" if len(argv) > 4 else "")
         super().__init__(f"{what or shown} failed (exit {returncode})", hint=hint,
-                         code=returncode if 0 < returncode < 126 else 1)
+                         code=exit_code_of(returncode))
         self.argv = tuple(argv)
         self.returncode = returncode

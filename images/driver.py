@@ -28,19 +28,23 @@ def print_list(specs: list[ImageSpec], as_json_output: bool) -> None:
         print(f"{s.role:20} {s.ref.name:{width}}  {s.source}{used}")
 
 
-def env_lines(tree: KubeTree, specs: list[ImageSpec]) -> list[str]:
+def offline_env(tree: KubeTree, specs: list[ImageSpec]) -> dict[str, str]:
     """What build/release.sh needs to use the local (retagged) images without going to the network."""
-    lines = ["export KUBE_BUILD_PULL_LATEST_IMAGES=n", "export KUBE_BUILD_CONFORMANCE=n"]
+    env = {"KUBE_BUILD_PULL_LATEST_IMAGES": "n", "KUBE_BUILD_CONFORMANCE": "n"}
     common = tree.read("build/common.sh") or ""
     bases = [s for s in specs if s.used_by]
     if "KUBE_BASE_IMAGE_REGISTRY" in common and bases:
-        registry = bases[0].ref.repository.rsplit("/", 1)[0]
-        lines.append(f"export KUBE_BASE_IMAGE_REGISTRY={shlex.quote(registry)}")
+        env["KUBE_BASE_IMAGE_REGISTRY"] = bases[0].ref.repository.rsplit("/", 1)[0]
     cross = next((s for s in specs if s.role == "kube-cross"), None)
     if cross and "KUBE_CROSS_IMAGE" in common:
-        lines.append(f"export KUBE_CROSS_IMAGE={shlex.quote(cross.ref.repository)}")
-        lines.append(f"export KUBE_CROSS_VERSION={shlex.quote(cross.ref.tag)}")
-    return lines
+        env["KUBE_CROSS_IMAGE"] = cross.ref.repository
+        env["KUBE_CROSS_VERSION"] = cross.ref.tag
+    return env
+
+
+def env_lines(tree: KubeTree, specs: list[ImageSpec]) -> list[str]:
+    """offline_env as `export` lines, for `inv images --env`."""
+    return [f"export {k}={shlex.quote(v)}" for k, v in offline_env(tree, specs).items()]
 
 
 def table(outcomes: list[sync.Outcome]) -> list[str]:

@@ -121,11 +121,11 @@ def test_bad_requests(req, text):
 
 
 def test_base_env_quick_platforms_and_images():
-    env = base_env(ReleaseRequest(quick=True), ["export KUBE_BUILD_PULL_LATEST_IMAGES=n",
-                                                "export KUBE_BASE_IMAGE_REGISTRY='my reg/x'"])
+    env = base_env(ReleaseRequest(quick=True), {"KUBE_BUILD_PULL_LATEST_IMAGES": "n",
+                                                "KUBE_BASE_IMAGE_REGISTRY": "my reg/x"})
     assert env == {"KUBE_BUILD_PULL_LATEST_IMAGES": "n", "KUBE_BASE_IMAGE_REGISTRY": "my reg/x",
                    "KUBE_RELEASE_RUN_TESTS": "n", "KUBE_FASTBUILD": "true"}
-    env = base_env(ReleaseRequest(quick=True, platforms=("linux/arm64",), conformance=True), [])
+    env = base_env(ReleaseRequest(quick=True, platforms=("linux/arm64",), conformance=True), {})
     assert env["KUBE_BUILD_PLATFORMS"] == "linux/arm64" and "KUBE_FASTBUILD" not in env
     assert env["KUBE_BUILD_CONFORMANCE"] == "y"
 

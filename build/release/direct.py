@@ -18,11 +18,10 @@ def run_all(engine: Any, specs: list[ContainerSpec], log: Path, out: Callable[[s
     for spec in specs:
         code = run_one(engine, spec, log, out)
         if code != 0:
-            from build.release.process import tail
+            from build.release.process import failed
 
-            raise KBError(f"`{' '.join(spec.command)}` in {spec.image} failed (exit {code}); full log: {log}",
-                          hint="the lines above say why; " + " | ".join(tail(log, 1)),
-                          code=code if 0 < code < 126 else 1)
+            raise failed(f"`{' '.join(spec.command)}` in {spec.image} failed", code, log,
+                         hint="the lines above say why")
 
 
 def run_one(engine: Any, spec: ContainerSpec, log: Path, out: Callable[[str], None]) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], *, mode: str = "scri
                                        images_only=images_only, conformance=conformance,
                                        push=tuple(push or ()), docker_host=docker_host))
     specs = resolve(tree, environ)
-    image_env = images_driver.env_lines(tree, specs)
+    image_env = images_driver.offline_env(tree, specs)
     # Refuse a tree that lacks what this mode runs, before images or builds.
     if mode == "script":
         from build.release.script import plan_script
@@ -122,22 +121,19 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], *, mode: str = "scri
     return ReleaseResult(0, log, tarballs, phases.total, report, images, mode)
 
 
-def _script(tree: KubeTree, req: ReleaseRequest, image_env: list[str], extra: dict[str, str],
+def _script(tree: KubeTree, req: ReleaseRequest, image_env: dict[str, str], extra: dict[str, str],
             env: dict[str, str], engine: Any, log: Path, out: Callable[[str], None], phases: Phases) -> dict[str, str]:
     from build.release import script
-    from build.release.process import tail
+    from build.release.process import failed
 
     plan = script.plan_script(tree, req, image_env, extra)
     code = script.run(plan, env, engine, log, out, phases)
     if code != 0:
-        for line in tail(log):
-            print(f"  | {line}", file=sys.stderr)
-        raise KBError(f"{Path(plan.argv[-1]).relative_to(tree.root)} failed (exit {code}) after "
-                      f"{phases.total:.0f}s; full log: {log}", code=code if 0 < code < 126 else 1)
+        raise failed(f"{Path(plan.argv[-1]).relative_to(tree.root)} failed after {phases.total:.0f}s", code, log)
     return plan.env
 
 
-def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: list[str], extra: dict[str, str],
+def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: dict[str, str], extra: dict[str, str],
                         env: dict[str, str], engine: Any, stamp: Any, cross: Any, log: Path,
                         out: Callable[[str], None], phases: Phases) -> dict[str, str]:
     from build.release import package as pkg
@@ -149,7 +145,7 @@ def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: list[str
     if not defs.is_file() or defs.read_text() != content:
         # Rewritten only when it changes: it is a tree file, so its mtime is in the up-to-date fingerprint.
         defs.write_text(content)
-    build_env = {**env, **base_env(req, [])}
+    build_env = {**env, **base_env(req, {})}
     with phases.phase("build"):
         if req.mode == "native":
             from build.release.native import build_binaries

@@ -38,17 +38,12 @@ def packaging_argv(tree: KubeTree, images_only: bool) -> tuple[str, ...]:
 
 def run_packaging(tree: KubeTree, argv: tuple[str, ...], environ: Mapping[str, str], overlay: Mapping[str, str],
                   log: Path, out: Callable[[str], None]) -> None:
-    from build.release.process import run_logged, tail
+    from build.release.process import failed, run_logged
 
     code = run_logged(argv, cwd=tree.root, env={**environ, **overlay}, overlay=overlay, log=log, out=out,
                       label="packaging")
     if code != 0:
-        import sys
-
-        for line in tail(log):
-            print(f"  | {line}", file=sys.stderr)
-        raise KBError(f"the tree's packaging ({' '.join(argv[:2])}) failed (exit {code}); full log: {log}",
-                      code=code if 0 < code < 126 else 1)
+        raise failed(f"the tree's packaging ({' '.join(argv[:2])}) failed", code, log)
 
 
 def image_tars(tree: KubeTree) -> list[Path]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,12 +185,9 @@ def per_platform(groups: list[TargetGroup]) -> dict[str, list[str]]:
 
 # --- environments -----------------------------------------------------------------------------
 
-def base_env(req: ReleaseRequest, image_env: list[str]) -> dict[str, str]:
+def base_env(req: ReleaseRequest, image_env: Mapping[str, str]) -> dict[str, str]:
     """What every mode gives the tree's scripts: the offline image settings, quick mode, platforms."""
-    env: dict[str, str] = {}
-    for line in image_env:  # "export NAME=value" lines from images --env
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = shlex.split(value)[0] if value else ""
+    env = dict(image_env)  # images.driver.offline_env
     if req.conformance:
         env["KUBE_BUILD_CONFORMANCE"] = "y"
     if req.quick:  # what `make quick-release` sets
@@ -205,7 +201,7 @@ def base_env(req: ReleaseRequest, image_env: list[str]) -> dict[str, str]:
     return env
 
 
-def packaging_env(tree: KubeTree, req: ReleaseRequest, image_env: list[str]) -> dict[str, str]:
+def packaging_env(tree: KubeTree, req: ReleaseRequest, image_env: Mapping[str, str]) -> dict[str, str]:
     """The host-side packaging's environment: the version file kbuild wrote, so the image tags and
     the `version` file agree with the binaries' stamps."""
     env = base_env(req, image_env)
@@ -233,7 +229,7 @@ def direct_specs(tree: KubeTree, req: ReleaseRequest, image: str, environ: Mappi
     """The containers direct mode runs: `make cross` (or the image targets), then the tests release.sh
     would run; the tree and a host GOCACHE bind-mounted, no network, the caller's uid:gid."""
     env = {k: environ[k] for k in FORWARDED if k in environ}
-    overlay = base_env(req, [])
+    overlay = base_env(req, {})
     overlay.pop("DOCKER_HOST", None)
     env.update({k: v for k, v in overlay.items() if k in FORWARDED})
     # v1.20's golang.sh sets GOCACHE=${KUBE_GOPATH}/cache whatever the environment says: mount the

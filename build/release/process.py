@@ -7,10 +7,13 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from common.errors import KBError, exit_code_of
 
 HEARTBEAT_SECONDS = 30.0
 
@@ -82,6 +85,13 @@ def stop_group(proc: subprocess.Popen[str]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def failed(message: str, returncode: int, log: Path, hint: str | None = None) -> KBError:
+    """The error for a script or container that exited non-zero: its last lines go to stderr first."""
+    for line in tail(log):
+        print(f"  | {line}", file=sys.stderr)
+    return KBError(f"{message} (exit {returncode}); full log: {log}", hint=hint, code=exit_code_of(returncode))
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:

@@ -28,7 +28,8 @@ class ScriptPlan:
     cwd: Path
 
 
-def plan_script(tree: KubeTree, req: ReleaseRequest, image_env: list[str], extra: Mapping[str, str]) -> ScriptPlan:
+def plan_script(tree: KubeTree, req: ReleaseRequest, image_env: Mapping[str, str],
+                extra: Mapping[str, str]) -> ScriptPlan:
     """release.sh (release-images.sh with --images-only) and its environment."""
     rel = "build/release-images.sh" if req.images_only else "build/release.sh"
     script = tree.root / rel
