@@ -29,7 +29,7 @@ def make_plan(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: 
     layout = plan_layout(tree, environ)
     stamp = compute(tree.root, environ)
     plan = plan_build(tree, layout, stamp, targets, BuildOptions(tuple(platforms), debug), environ,
-                      toolchain.host_platform, staging_name=f".partial-{os.getpid()}")
+                      toolchain.host_platform, staging_name=f".partial-{os.getpid()}", go_version=toolchain.version)
     return toolchain, layout, plan
 
 

@@ -35,20 +35,113 @@ class FlagStyle:
 
     all_prefix: bool = False       # gcflags/asmflags/ldflags as "all=..." (newer trees)
     go_trimpath: bool = False      # `go build -trimpath` (newer trees)
-    installsuffix: bool = True     # `-installsuffix static` for static binaries (older trees)
+    installsuffix: bool = True     # `-installsuffix static` / `-installsuffix=static` for static binaries
+    joined: bool = False           # `-gcflags=VALUE` rather than `-gcflags VALUE` (newer trees)
+    gcflags_always: bool = False   # -gcflags passed even when empty (the tree's build_args always have it)
+    tags_expr: str = ""            # the right-hand side of build_binaries' `gotags="..."`
+    grpcnotrace: str = ""          # what `${grpcnotrace}` is in a non-debug build (",grpcnotrace")
+    asmflags: bool = True          # the tree passes -asmflags (not since go's own -trimpath)
+    goproxy_off: bool = False      # `GOPROXY=off go install`
+    knows_dbg: bool = True         # build_binaries reads DBG (v1.20 does not: DBG=1 changes nothing there)
+    unsets: tuple[str, ...] = ()   # what setup_env unsets (GOBIN, GO111MODULE, GOWORK: defaults on)
 
     @classmethod
     def from_tree(cls, tree: KubeTree) -> FlagStyle:
-        text = tree.golang_sh
+        return cls.from_text(tree.golang_sh, tree.era)
+
+    @classmethod
+    def from_text(cls, text: str, era: Era) -> FlagStyle:
         if "build_binaries" not in text:
             # No build function to read: the era's usual spelling.
-            era = tree.era
-            return cls(all_prefix=era.module_mode, go_trimpath=era is Era.WORKSPACE, installsuffix=True)
+            return cls(all_prefix=era.module_mode, go_trimpath=era is Era.WORKSPACE, installsuffix=True,
+                       asmflags=era is not Era.WORKSPACE)
+        tags = _GOTAGS.search(text)
+        grpc = re.search(r'^\s*grpcnotrace="(,[^"$]+)"', text, re.M)
         return cls(
             all_prefix=bool(re.search(r"all=-trimpath|\"all=\$\(kube::version::ldflags|all=-N", text)),
             go_trimpath=bool(re.search(r"(?<![=\w])-trimpath(?![=\w])", text)),
-            installsuffix="-installsuffix static" in text,
+            installsuffix=bool(re.search(r"-installsuffix[= ]static", text)),
+            joined=bool(re.search(r"-(?:gc|ld)flags=\"\$\{go(?:gc|ld)flags", text)),
+            gcflags_always=True,
+            knows_dbg=bool(re.search(r"\$\{DBG\b", _body(text, "build_binaries"))),
+            asmflags="-asmflags" in text,
+            tags_expr=tags.group(1) if tags else "",
+            grpcnotrace=grpc.group(1) if grpc else "",
+            goproxy_off=bool(re.search(r"GOPROXY=off\s+go\s+install", text)),
+            unsets=tuple(dict.fromkeys(re.findall(r"^\s*unset\s+(GO[A-Z0-9_]+)\s*$", _body(text, "setup_env"),
+                                                  re.M))),
         )
+
+
+def _body(text: str, function: str) -> str:
+    """The body of ``kube::golang::<function>() { ... }`` (up to the first closing brace at column 0)."""
+    m = re.search(rf"^kube::golang::{re.escape(function)}\(\)\s*\{{\n(.*?)^\}}", text, re.M | re.S)
+    return m.group(1) if m else ""
+
+
+# build_binaries' tag line: gotags="selinux,notest,...$(echo "${GOFLAGS:-}" | sed ...)"
+_GOTAGS = re.compile(r'^\s*gotags="(.*)"\s*$', re.M)
+# The GOFLAGS extraction inside it: $(echo "${GOFLAGS:-}" | sed [-n] [-e] 's|RE|REPL|[p]')
+_SED_GOFLAGS = re.compile(r"""\$\(echo\s+"\$\{GOFLAGS:-\}"\s*\|\s*"""
+                          r"""sed\s+(-n\s+-e|-ne|-n|-e)\s*'s(.)(.*?)\2(.*?)\2(p?)'\)""")
+
+
+def _bre_to_python(bre: str) -> str:
+    """A sed basic regular expression as a Python one (\\( \\) group; ( ) + ? { } | are literal)."""
+    out, i = [], 0
+    while i < len(bre):
+        c = bre[i]
+        if c == "\\" and i + 1 < len(bre):
+            nxt = bre[i + 1]
+            out.append(nxt if nxt in "(){}" else "\\" + nxt)
+            i += 2
+            continue
+        out.append("\\" + c if c in "()+?{}|" else c)
+        i += 1
+    return "".join(out)
+
+
+def _sed_s(value: str, print_all: bool, pattern: str, replacement: str, print_match: bool) -> str:
+    """What `echo "$value" | sed [-n] 's|pattern|replacement|[p]'` prints, inside $(...)."""
+    regex = re.compile(_bre_to_python(pattern))
+    template = re.sub(r"\\(\d)", r"\\g<\1>", replacement.replace("&", "\\g<0>"))
+    lines = []
+    for line in value.split("\n"):
+        m = regex.search(line)
+        if m:
+            line = line[:m.start()] + m.expand(template) + line[m.end():]
+        if print_all or (m and print_match):
+            lines.append(line)
+    return "\n".join(lines).rstrip("\n")
+
+
+def build_tags(style: FlagStyle, goflags: str, debug: bool) -> str:
+    """The -tags value build_binaries passes, evaluated as bash would (GOFLAGS' own tags included)."""
+    expr = style.tags_expr
+    if expr:
+        expr = expr.replace("${grpcnotrace}", "" if debug else (style.grpcnotrace or ",grpcnotrace"))
+        m = _SED_GOFLAGS.search(expr)
+        if m:
+            flags, _, pattern, replacement, p = m.groups()
+            extracted = _sed_s(goflags, "-n" not in flags, pattern, replacement, bool(p))
+            expr = expr[:m.start()] + extracted + expr[m.end():]
+        if "$" not in expr and "`" not in expr:
+            return expr
+    # No tag line to read (or one this reader does not follow): the tree's usual tags plus GOFLAGS'.
+    return ",".join(dict.fromkeys([*BUILD_TAGS.split(","), *tags_from_goflags(goflags)]))
+
+
+def trimpath_field(path: str) -> str:
+    """``-trimpath=<path>`` inside a -gcflags/-asmflags value. go splits those values on spaces and
+    takes quotes only around a later field, so a path with spaces or quotes goes as its own field."""
+    if not re.search(r"[\s'\"]", path):
+        return f"-trimpath={path}"
+    if "'" not in path:
+        return f"-trimpath '{path}'"
+    if '"' not in path:
+        return f'-trimpath "{path}"'
+    raise UsageError(f"the path {path!r} holds both kinds of quote: go cannot be given it in -gcflags",
+                     hint="move or link the tree to a path without quotes")
 
 
 @dataclass(frozen=True)
@@ -170,61 +263,101 @@ def compile_flags(style: FlagStyle, root: str, workdir: str, version_ld: str,
     user_gc = environ.get("GOGCFLAGS", "")
     user_ld = environ.get("GOLDFLAGS")
     flags: list[str] = []
+    values: list[tuple[str, str]] = []
     if not (style.all_prefix or style.go_trimpath):
         # v1.20-style: GOLDFLAGS defaults to "-s -w -buildid=", trimpath of KUBE_ROOT, no all=.
         ld_base = user_ld if user_ld is not None else ("-buildid=" if debug else "-s -w -buildid=")
-        gc = f"{user_gc} -trimpath={root}".strip()
+        trim = trimpath_field(root)
+        gc = f"{user_gc} {trim}".strip()
         if debug:
             gc = f"all=-N -l {gc}"
-        flags += ["-gcflags", gc, "-asmflags", f"-trimpath={root}"]
-        flags += ["-ldflags", f"{ld_base} {version_ld}".strip()]
-        return flags
-    ld = f"all={version_ld} {user_ld or ''}".strip() + ("" if debug else " -s -w")
-    if style.go_trimpath:
-        # Workspace era: go's own -trimpath, no asmflags.
-        if not debug:
-            flags.append("-trimpath")
-        gc = f"{user_gc} all=-N -l".strip() if debug else user_gc
-        if gc:
-            flags += ["-gcflags", gc]
-    elif debug:
-        flags += ["-gcflags", f"{user_gc} all=-N -l".strip()]
+        values += [("-gcflags", gc), ("-asmflags", trim), ("-ldflags", f"{ld_base} {version_ld}".strip())]
     else:
-        # Middle era: trim the directory the build runs in (the GOPATH link).
-        flags += ["-gcflags", f"all=-trimpath={workdir} {user_gc}".strip(),
-                  "-asmflags", f"all=-trimpath={workdir}"]
-    flags += ["-ldflags", ld]
+        ld = f"all={version_ld} {user_ld or ''}".strip() + ("" if debug else " -s -w")
+        if style.go_trimpath:
+            # Workspace era: go's own -trimpath (not in a debug build), no asmflags.
+            if not debug:
+                flags.append("-trimpath")
+            values.append(("-gcflags", f"{user_gc} all=-N -l".strip() if debug else user_gc))
+        elif debug:
+            values += [("-gcflags", f"{user_gc} all=-N -l".strip()), ("-asmflags", "")]
+        else:
+            # Middle era: trim the directory the build runs in (the GOPATH link).
+            trim = trimpath_field(workdir)
+            values += [("-gcflags", f"all={trim} {user_gc}".strip()), ("-asmflags", f"all={trim}")]
+        values.append(("-ldflags", ld))
+    for name, value in values:
+        if name == "-asmflags" and not style.asmflags:
+            continue
+        if value or (style.gcflags_always and name != "-ldflags"):
+            flags += spell(style, name, value)
     return flags
+
+
+def spell(style: FlagStyle, name: str, value: str) -> list[str]:
+    """``-name=value`` or ``-name value``, as the tree writes its build_args."""
+    return [f"{name}={value}"] if style.joined else [name, value]
+
+
+def toolchain_env(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """GOTOOLCHAIN for every go command: the user's choice, else the local Go (never a silent download)."""
+    chosen = environ.get("GOTOOLCHAIN", "")
+    return {"GOTOOLCHAIN": chosen if chosen and chosen != "auto" else "local"}
+
+
+def toolchain_notes(tree: KubeTree, go_version: str, environ: Mapping[str, str]) -> list[str]:
+    """One line when the tree pins (.go-version) another Go than the one building it."""
+    pinned = (tree.read(".go-version") or "").strip().splitlines()
+    if not go_version or not pinned or environ.get("FORCE_HOST_GO"):
+        return []
+    chosen = environ.get("GOTOOLCHAIN", "")
+    if chosen and chosen != "auto":
+        return []
+    want = pinned[0].strip()
+    want = want if want.startswith("go") else f"go{want}"
+    if want in (go_version, "godevel"):
+        return []
+    return [f".go-version pins {want}; building with the local {go_version} (GOTOOLCHAIN=local, no download)"
+            " - set GOTOOLCHAIN to choose another"]
 
 
 def plan_build(tree: KubeTree, layout: Layout, version: VersionInfo, targets: list[Target],
                options: BuildOptions, environ: Mapping[str, str], host: str,
-               staging_name: str = ".partial") -> BuildPlan:
+               staging_name: str = ".partial", go_version: str = "") -> BuildPlan:
     """Every go command needed for ``targets`` on each platform, as kube::golang::build_binaries runs them."""
     if not targets:
         raise UsageError("nothing to build: give --what=cmd/NAME (repeatable)")
     style = FlagStyle.from_tree(tree)
     platforms = resolve_platforms(tree, options.platforms, environ, host)
-    debug = options.debug or environ.get("DBG") == "1"
+    dbg = environ.get("DBG") == "1"
+    debug = options.debug or (dbg and style.knows_dbg)
     module_mode = tree.era.module_mode
     root = str(tree.root)
 
-    goflags_env = environ.get("GOFLAGS", "")
     version_ld = " ".join(version_ldflags(version_packages(tree), version))
-    tags = ",".join(dict.fromkeys([*BUILD_TAGS.split(","), *tags_from_goflags(goflags_env)]))
-    common = [*compile_flags(style, root, str(layout.workdir), version_ld, environ, debug), "-tags", tags]
-    notes = []
+    tags = build_tags(style, environ.get("GOFLAGS", ""), debug)
+    common = [*compile_flags(style, root, str(layout.workdir), version_ld, environ, debug),
+              *spell(style, "-tags", tags)]
+    notes = toolchain_notes(tree, go_version, environ)
     if debug:
         notes.append("debug build: optimisations and inlining off (-N -l), symbols kept")
-    suffix = (["-installsuffix", "static"] if not style.all_prefix else ["-installsuffix=static"]) \
-        if style.installsuffix else []
+    elif dbg:
+        notes.append("DBG=1: this tree's build_binaries has no debug build, so make ignores it and so does kbuild"
+                     " (--debug asks for one anyway)")
+    suffix = [] if not style.installsuffix else (
+        ["-installsuffix=static"] if style.joined or style.all_prefix else ["-installsuffix", "static"])
+    overlay: dict[str, str | None] = {**toolchain_env(environ)}
+    if style.goproxy_off:
+        overlay["GOPROXY"] = "off"
+    overlay.update(dict.fromkeys(style.unsets))
 
     commands: list[GoCommand] = []
     for platform in platforms:
-        penv = {**layout.env, **platform_env(platform, host, environ)}
+        penv = {**layout.env, **overlay, **platform_env(platform, host, environ)}
         outdir = layout.bin_dir(platform)
         staging = outdir / staging_name
-        statics = [t for t in targets if not t.is_test and is_static(t, tree.static_binaries, environ)]
+        statics = [t for t in targets if not t.is_test and is_static(t, tree.static_binaries, environ)
+                   and not _darwin_kubectl(t, platform, host)]
         dynamics = [t for t in targets if not t.is_test and t not in statics]
         for group, static in ((statics, True), (dynamics, False)):
             if not group:
@@ -243,3 +376,8 @@ def plan_build(tree: KubeTree, layout: Layout, version: VersionInfo, targets: li
             argv = ["go", "test", "-c", "-vet=off", *common, "-o", str(staging / t.name), t.package(module_mode)]
             commands.append(GoCommand(platform, tuple(argv), dict(penv), layout.workdir, outdir, staging, (t,), False))
     return BuildPlan(tuple(commands), platforms, host, version, tuple(notes))
+
+
+def _darwin_kubectl(target: Target, platform: str, host: str) -> bool:
+    """is_statically_linked's exception: kubectl built on darwin for darwin keeps cgo."""
+    return target.name == "kubectl" and platform.startswith("darwin/") and host.startswith("darwin/")

@@ -127,14 +127,46 @@ def sync_lock_default(environ: Mapping[str, str]) -> str:
 
 
 def _save(engine: Engine, specs: list[ImageSpec], path: Path) -> list[sync.Outcome]:
+    """Write the set as one tar. A regular file is written under a temporary name and renamed into place;
+    a device, a pipe or /dev/stdout is written directly (renaming over a device node would replace it)."""
+    import errno
+    import stat
+
+    try:
+        mode: int | None = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise KBError(f"--save {path}: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"--save {path}: is a directory", hint=f"give a file name, e.g. {path / 'images.tar'}")
+    direct = (mode is not None and not stat.S_ISREG(mode)) or str(path).startswith(("/dev/", "/proc/self/fd/"))
+    if not direct:
+        parent = path.parent
+        if not parent.is_dir():
+            raise UsageError(f"--save {path}: the directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise KBError(f"--save {path}: the directory {parent} is not writable")
     missing = [s.ref.name for s in specs if engine.image(s.ref.short) is None]
     if missing:
         raise KBError(f"not present, cannot save: {', '.join(missing)}", hint="run `inv images` first")
+    names = [s.ref.short for s in specs]
+    if direct:
+        try:
+            with path.open("wb") as fh:
+                engine.save(names, fh.write)
+        except OSError as exc:
+            raise KBError(f"--save {path}: writing failed: {exc.strerror}") from None
+        info(f"saved {len(specs)} images to {path}")  # to stderr: stdout may be the tar itself
+        return []
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         with tmp.open("wb") as fh:
-            engine.save([s.ref.short for s in specs], fh.write)
+            engine.save(names, fh.write)
         os.replace(tmp, path)
+    except OSError as exc:
+        doing = "creating" if exc.filename == str(tmp) and exc.errno != errno.ENOSPC else "writing"
+        raise KBError(f"--save {path}: {doing} {tmp.name} in {path.parent} failed: {exc.strerror}") from None
     finally:
         if tmp.exists():
             tmp.unlink()

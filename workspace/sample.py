@@ -47,7 +47,7 @@ ERAS: tuple[str, ...] = ("gopath", "modules", "workspace")
 VARIANTS_ROOT: Path = SAMPLE_ROOT.parent / "variants"
 """Overlays for the sample tree (``<repo>/samples/variants/<variant>``)."""
 
-VARIANTS: tuple[str, ...] = ("hyperkube",)
+VARIANTS: tuple[str, ...] = ("hyperkube", "newest")
 """The overlays :func:`materialize` can add on top of an era's shape."""
 
 _STAGING = ("client-go", "component-base")
@@ -158,6 +158,8 @@ def materialize(dest: Path, era: str = "gopath", variant: str | None = None) -> 
         raise ValueError(f"unknown era {era!r}; expected one of {', '.join(ERAS)}")
     if variant is not None and variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    if variant == "newest" and era != "workspace":
+        raise ValueError("the newest variant lays over the workspace era only")
     dest = Path(dest)
     if dest.exists():
         if not dest.is_dir() or any(dest.iterdir()):
@@ -170,6 +172,8 @@ def materialize(dest: Path, era: str = "gopath", variant: str | None = None) -> 
         _to_workspace(dest)
     if variant == "hyperkube":
         _add_hyperkube(dest)
+    elif variant == "newest":
+        shutil.copytree(VARIANTS_ROOT / "newest", dest, symlinks=True, dirs_exist_ok=True)
     return dest
 
 

@@ -30,7 +30,10 @@ def build_binaries(tree: KubeTree, groups: list[TargetGroup], stamp: VersionInfo
     for platform, whats in per_platform(groups).items():
         targets = resolve_targets(tree, whats)
         plan = plan_build(tree, layout, stamp, targets, BuildOptions((platform,)), environ,
-                          toolchain.host_platform, staging_name=f".partial-{os.getpid()}")
+                          toolchain.host_platform, staging_name=f".partial-{os.getpid()}",
+                          go_version=toolchain.version)
+        for note in plan.notes if not built else ():
+            say(note)
         say(f"{platform}: {len(targets)} targets ({', '.join(t.name for t in targets)})")
         built += execute(tree, layout, plan, toolchain, environ, say, force=force, link_host=False)
     return built
