@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING
 from invoke.collection import Collection
 from invoke.context import Context
 
-from common.cli import as_list, info, task
+from common.cli import as_list, info, install_hook, task
+
+# invoke parses the config files after importing this module and before any task runs: report their
+# faults (and any OSError on the way) as one line too.
+install_hook()
 
 if TYPE_CHECKING:  # for the annotation only: the tasks import workspace lazily
     from workspace.tree import KubeTree

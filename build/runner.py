@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from build import codegen, uptodate
 from build.golang import GoToolchain
@@ -15,8 +17,10 @@ from build.plan import BuildPlan, GoCommand
 from common.errors import CommandFailed, ToolError
 from common.proc import merged_env, prepend_path, run
 from common.system import sha256_of
-from workspace.layout import Layout, ensure_workspace
+from workspace.layout import Layout, check_writable, ensure_dir, ensure_workspace
 from workspace.tree import KubeTree
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,25 +92,36 @@ def check_cross_compilers(plan: BuildPlan, environ: Mapping[str, str]) -> None:
                                  "variable; or add the binary to KUBE_STATIC_OVERRIDES")
 
 
-def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str]) -> list[tuple[Path, Path]]:
-    """Run one go command into its staging dir; move the outputs into place on success."""
+def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str], root: Path,
+                place: Callable[[list[tuple[Path, Path]]], T]) -> T:
+    """Run one go command into its staging dir; on success ``place`` moves the (staged, final) outputs into place."""
     inside = cmd.staging.resolve().parts
     if "_output" not in inside:  # never clear anything outside _output
         raise ToolError(f"refusing to stage outside _output: {cmd.staging}")
     if cmd.staging.exists():
         shutil.rmtree(cmd.staging)
-    cmd.staging.mkdir(parents=True)
+    ensure_dir(cmd.staging, root)
     argv = [str(toolchain.go), *cmd.argv[1:]]
     try:
         run(argv, cwd=cmd.cwd, env=command_env(cmd.env, toolchain, environ),
             what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}")
-        moved = []
-        for staged, final in cmd.outputs():
-            os.replace(staged, final)
-            moved.append((staged, final))
-        return moved
+        return place(cmd.outputs())
     finally:
         shutil.rmtree(cmd.staging, ignore_errors=True)
+
+
+def place_and_record(pairs: list[tuple[Path, Path]], key: str, stamps: Path, outdir: Path) -> dict[str, str]:
+    """Rename the staged binaries into place and record them, as one step under the stamps lock.
+
+    Two builds at once may each place their binary; the lock keeps the last one placed and the
+    last one recorded the same, so a binary always matches its stamp. Returns {name: sha256}.
+    """
+    digests = {final.name: sha256_of(staged) for staged, final in pairs}  # rename keeps the bytes
+    with uptodate.locked(stamps):
+        for staged, final in pairs:
+            os.replace(staged, final)
+        uptodate.record(stamps, outdir, {name: (key, sha) for name, sha in digests.items()})
+    return digests
 
 
 def link_host_bin(layout: Layout, host: str) -> None:
@@ -137,13 +152,14 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
             environ: Mapping[str, str], say: Callable[[str], None], force: bool = False,
             link_host: bool = True) -> list[Built]:
     """Workspace, code generation, then every go command not already up to date; returns the binaries."""
+    check_writable(tree.root, layout.output, "write the build outputs")
     ensure_workspace(layout)
     check_cross_compilers(plan, environ)
     generate_missing(tree, plan, toolchain, environ, say)
     fingerprint = uptodate.tree_fingerprint(tree.root)
     built: list[Built] = []
     for cmd in plan.commands:
-        cmd.outdir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(cmd.outdir, tree.root)
         key = _command_key(cmd, toolchain, environ, fingerprint)
         names = [final.name for _, final in cmd.outputs()]
         stamps = uptodate.stamp_file(layout.output, cmd.platform)
@@ -158,17 +174,15 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         start = time.monotonic()
         say(f"building {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
             f"{' (static)' if cmd.static else ''}")
+        place = functools.partial(place_and_record, key=key, stamps=stamps, outdir=cmd.outdir)
         try:
-            moved = run_command(cmd, toolchain, environ)
+            digests = run_command(cmd, toolchain, environ, tree.root, place)
         except CommandFailed as exc:
             exc.hint = exc.hint or "the go output above says why; `inv build --dry-run` prints the exact command"
             raise
-        entries = {}
-        for _, final in moved:
-            digest = sha256_of(final)
+        for name, digest in digests.items():
+            final = cmd.outdir / name
             built.append(Built(cmd.platform, final, final.stat().st_size, digest))
-            entries[final.name] = (key, digest)
-        uptodate.record(stamps, cmd.outdir, entries)
         say(f"  done in {time.monotonic() - start:.1f}s")
     if link_host:
         link_host_bin(layout, plan.host_platform)

@@ -2,7 +2,10 @@
 
 ``task`` wraps ``invoke.task`` so that a ``KBError`` raised anywhere below a
 task becomes ``ERROR <message>`` / ``TIP <hint>`` on stderr and an
-``invoke.Exit`` with the error's code, never a traceback.
+``invoke.Exit`` with the error's code, never a traceback. OS errors and bad
+config values get the same treatment (``common.faults``); anything else is a
+bug and keeps its traceback. ``KBUILD_TRACEBACK=1`` prints the traceback of
+every failure before its one line.
 """
 
 from __future__ import annotations
@@ -10,13 +13,18 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task as invoke_task
 
-from common.errors import KBError
+from common.config import check as check_config
+from common.faults import as_error, install_hook, wants_traceback
+
+__all__ = ["as_list", "error", "funnel", "info", "install_hook", "task"]
 
 
 def _colour(stream: Any) -> bool:
@@ -41,18 +49,25 @@ def info(message: str) -> None:
 
 
 def funnel(body: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn KBError into a one-line message and a non-zero exit."""
+    """Turn KBError, OSError and bad config values into a one-line message and a non-zero exit."""
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if args and isinstance(args[0], Context):
+                check_config(args[0].config)
             return body(*args, **kwargs)
-        except KBError as exc:
-            error(exc.message, exc.hint)
-            raise Exit(code=exc.code) from None
         except KeyboardInterrupt:
             error("interrupted")
             raise Exit(code=130) from None
+        except Exception as exc:
+            shown = as_error(exc)
+            if shown is None:
+                raise  # a bug: keep the traceback
+            if wants_traceback():
+                traceback.print_exc()
+            error(shown.message, shown.hint)
+            raise Exit(code=shown.code) from None
 
     return wrapper
 

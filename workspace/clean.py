@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import KBError
+from workspace.layout import check_writable
 
 
 def clean_targets(root: Path, everything: bool) -> list[Path]:
@@ -54,8 +55,15 @@ def remove(path: Path) -> bool:
 def clean(root: Path, everything: bool) -> list[Path]:
     """Remove the outputs of the tree at ``root``; returns what was removed."""
     removed = []
-    for path in clean_targets(root, everything):
+    targets = clean_targets(root, everything)
+    for path in targets:
         _check(path, root)
+    for path in targets:
+        if os.path.lexists(path):  # nothing to remove is no reason to refuse a read-only tree
+            check_writable(root, path.parent, f"remove {path}")
+            if path.is_dir() and not path.is_symlink():
+                check_writable(root, path, f"remove {path}")
+    for path in targets:
         if remove(path):
             removed.append(path)
     return removed

@@ -6,6 +6,7 @@ makes the directories and the ``src/k8s.io/kubernetes`` link.
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 from collections.abc import Mapping
@@ -41,6 +42,83 @@ class Layout:
     @property
     def host_bin_link(self) -> Path:
         return self.root / "_output" / "bin"
+
+
+def read_only_hint(root: Path) -> str:
+    """Copying is the fix: kbuild's outputs live in the tree's _output, and Kubernetes' OUT_DIR and
+    KUBE_OUTPUT_SUBPATH only move them to another place inside the tree."""
+    copy = f"/tmp/{root.name or 'kubernetes'}"
+    return (f"copy the tree somewhere writable and build there: cp -a {shlex.quote(str(root))} {shlex.quote(copy)}"
+            f" (outputs go to the tree's _output; there is no option to put them elsewhere)")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable(root: Path, path: Path, doing: str) -> None:
+    """Refuse, before changing anything, when ``path`` (or where it would be made) can't be written.
+
+    ``os.access`` reports a read-only mount (EROFS) and an immutable directory even for root.
+    """
+    where = _nearest_existing(path)
+    if where.is_dir() and not where.is_symlink():
+        probe = where
+    else:
+        probe = where.parent
+    if os.access(probe, os.W_OK):
+        return
+    read_only = False
+    try:
+        read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except OSError:
+        pass
+    reason = "on a read-only file system" if read_only else "not writable"
+    if probe.is_relative_to(root):
+        raise TreeError(f"the tree is read-only: cannot {doing}: {probe} is {reason}", hint=read_only_hint(root))
+    raise TreeError(f"cannot {doing}: {probe} is {reason}")
+
+
+def ensure_dir(path: Path, root: Path) -> None:
+    """``mkdir -p path``, with one clear line when a part of it under ``root`` is a file (or a dangling link)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = _blocking_part(path, root)
+        if blocker is None:
+            raise
+        raise blocked(blocker, root, f"{path} can't be made") from exc
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            check_writable(root, path, f"create {path}")
+        raise
+
+
+def blocked(blocker: Path, root: Path, consequence: str) -> TreeError:
+    """The error for a file (or link) sitting where kbuild needs a directory."""
+    kind = "a symlink" if blocker.is_symlink() else "a file"
+    output = root / "_output"
+    tip = "move it away"
+    if blocker.is_relative_to(output / "local") or blocker == output / "bin":
+        tip += f", or run `inv clean` (removes {output / 'local'} and {output / 'bin'})"
+    elif blocker == output:
+        tip += f", or run `inv clean --all` (removes {output})"
+    return TreeError(f"{blocker} is {kind}, not a directory: {consequence}", hint=tip)
+
+
+def _blocking_part(path: Path, root: Path) -> Path | None:
+    """The first component of ``path`` that exists and is not a directory."""
+    current = Path(path.anchor)
+    for part in path.parts[1:]:
+        current = current / part
+        if os.path.lexists(current) and not current.is_dir():
+            return current
+        if not os.path.lexists(current):
+            return None
+    return None
 
 
 def plan_layout(tree: KubeTree, environ: Mapping[str, str]) -> Layout:
@@ -91,9 +169,9 @@ def plan_workspace(layout: Layout) -> list[WorkspaceAction]:
     if layout.link is not None:
         dirs.append(layout.link.parent)
     for d in dirs:
-        if d.is_symlink() or (d.exists() and not d.is_dir()):
-            raise TreeError(f"{d} exists and is not a directory: the workspace can't be made",
-                            hint=f"move it away, or run `inv clean` (removes {layout.root / '_output' / 'local'})")
+        blocker = d if d.is_symlink() else _blocking_part(d, layout.root)
+        if blocker is not None:
+            raise blocked(blocker, layout.root, "the workspace can't be made")
         if not d.is_dir():
             actions.append(WorkspaceAction("mkdir", d))
     link = layout.link
@@ -116,11 +194,14 @@ def plan_workspace(layout: Layout) -> list[WorkspaceAction]:
 
 def apply_workspace(actions: list[WorkspaceAction], root: Path) -> None:
     """Carry out ``plan_workspace``'s actions."""
+    if actions:
+        check_writable(root, actions[0].path, "make the workspace")
     for action in actions:
         if action.kind == "mkdir":
-            action.path.mkdir(parents=True, exist_ok=True)
+            ensure_dir(action.path, root)
         elif action.kind in ("link", "relink"):
             # Replace atomically, like `ln -snf`, but never over a real directory.
+            ensure_dir(action.path.parent, root)
             tmp = action.path.with_name(f".{action.path.name}.tmp-{os.getpid()}")
             if tmp.is_symlink():
                 tmp.unlink()

@@ -26,14 +26,23 @@ def check_url(url: str) -> str:
     return url
 
 
-def _git_error(exc: Exception, action: str) -> KBError:
-    stderr = (getattr(exc, "stderr", "") or "").strip()
-    last = [line for line in stderr.splitlines() if line.strip()]
-    detail = last[-1].strip().removeprefix("stderr: ").strip("'") if last else str(exc)
+def _git_error(exc: Exception, action: str, url: str) -> KBError:
+    """git's own cause (its first ``fatal:``/``error:`` line), with what we were doing and the URL."""
+    stderr = (getattr(exc, "stderr", "") or "").strip().removeprefix("stderr:").strip().strip("'")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    causes = [line.split(":", 1)[1].strip() for line in lines if line.startswith(("fatal:", "error:"))]
+    detail = causes[0] if causes else (lines[-1] if lines else str(exc))
     if "dubious ownership" in stderr:
         return TreeError(f"{action}: git refuses the directory (dubious ownership)",
                          hint="git config --global --add safe.directory <dir>")
-    return KBError(f"{action}: {detail}")
+    hint = None
+    if "couldn't find remote ref" in detail:
+        hint = f"list the tags there: git ls-remote --tags -- {url}"
+    elif "does not appear to be a git repository" in detail or "not found" in detail.lower():
+        hint = "check --url: a repository URL, or the path of a local clone"
+    elif "unable to access" in detail or "Could not resolve" in detail:
+        hint = "check the network (or a proxy), or use a local clone as --url"
+    return KBError(f"{action} from {url}: {detail}", hint=hint)
 
 
 def fetch_source(ref: str, url: str, dest: Path, say: Callable[[str], None], depth: int | None = 1) -> str:
@@ -60,7 +69,7 @@ def fetch_source(ref: str, url: str, dest: Path, say: Callable[[str], None], dep
             repo.git.fetch(*depth_args, "--no-tags", "--", url, tag_spec)
             repo.git.checkout("--detach", f"refs/tags/{ref}")
         except git.GitCommandError as exc:
-            raise _git_error(exc, f"fetching {ref}") from None
+            raise _git_error(exc, f"fetching {ref}", url) from None
     else:
         say(f"cloning {url} at {ref} into {dest}")
         created = not dest.exists()
@@ -76,7 +85,7 @@ def fetch_source(ref: str, url: str, dest: Path, say: Callable[[str], None], dep
                 shutil.rmtree(dest, ignore_errors=True)
             else:
                 shutil.rmtree(dest / ".git", ignore_errors=True)
-            raise _git_error(exc, f"cloning {ref}") from None
+            raise _git_error(exc, f"cloning {ref}", url) from None
     commit: str = repo.git.rev_parse("HEAD^{commit}")
     return commit
 
