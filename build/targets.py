@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from common.errors import UsageError
-from workspace.tree import GO_PACKAGE, KubeTree, _function_targets
+from workspace.targetlists import GROUP_NAMES, all_targets, named_group
+from workspace.tree import GO_PACKAGE, KubeTree
 
 _MAIN = re.compile(r"^package\s+main\b", re.M)
 _DOMAIN = re.compile(r"^([A-Za-z0-9]+\.)+[A-Za-z0-9]+/")
@@ -58,11 +59,36 @@ def known_targets(tree: KubeTree) -> list[str]:
         for d in sorted(cmd.iterdir()):
             if d.is_dir() and _has_main(d):
                 names.setdefault(f"cmd/{d.name}", None)
-    for fn in ("kube::golang::server_targets", "kube::golang::node_targets",
-               "kube::golang::client_targets", "kube::golang::test_targets"):
-        for item in _function_targets(tree.golang_sh, fn) or []:
+    for item in all_targets(tree.golang_sh):
+        names.setdefault(item, None)
+    for group in GROUP_NAMES:
+        for item in named_group(tree.golang_sh, group):
             names.setdefault(item, None)
     return list(names)
+
+
+def default_whats(tree: KubeTree, groups: list[str]) -> list[str]:
+    """What `make` builds with no WHAT (the tree's KUBE_ALL_TARGETS), or the named lists of golang.sh."""
+    text = tree.golang_sh
+    if not groups:
+        found = all_targets(text)
+        if not found:
+            raise UsageError(f"{tree.root}: hack/lib/golang.sh has no KUBE_ALL_TARGETS to build",
+                             hint="name what to build with --what=cmd/NAME")
+        return found
+    out: dict[str, None] = {}
+    for group in groups:
+        if group not in GROUP_NAMES:
+            raise UsageError(f"--group {group!r}: expected one of {', '.join(GROUP_NAMES)}")
+        items = named_group(text, group)
+        if not items:
+            raise UsageError(f"--group {group}: hack/lib/golang.sh has no {group} targets")
+        out.update(dict.fromkeys(items))
+    return list(out)
+
+
+# `ginkgo` in the test lists: build_binaries' alias for the vendored ginkgo CLI.
+GINKGO_DIRS = ("vendor/github.com/onsi/ginkgo/v2/ginkgo", "vendor/github.com/onsi/ginkgo/ginkgo")
 
 
 def normalise(what: str) -> str:
@@ -93,6 +119,8 @@ def resolve_targets(tree: KubeTree, whats: list[str]) -> list[Target]:
         rel = normalise(what)
         is_test = rel.endswith(".test")
         pkg_rel = str(PurePosixPath(rel).parent) if is_test else rel
+        if rel == "ginkgo":
+            pkg_rel = next((d for d in GINKGO_DIRS if (tree.root / d).is_dir()), GINKGO_DIRS[0])
         directory = (tree.root / pkg_rel) if pkg_rel not in ("", ".") else tree.root
         inside = directory.resolve().is_relative_to(tree.root) if directory.exists() else True
         ok = inside and directory.is_dir() and (_has_tests(directory) or _has_main(directory)

@@ -15,12 +15,12 @@ from build.release.plan import (
     base_env,
     check_request,
     direct_specs,
-    function_targets,
     host_gocache,
     is_local_engine,
     release_groups,
 )
 from common.errors import UsageError
+from workspace.targetlists import function_targets
 from workspace.tree import KubeTree
 
 # Prints each list the way build/lib/release.sh and cross.sh see it, after the tree's own init.sh.

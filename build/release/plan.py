@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import UsageError
+from workspace.targetlists import GROUPS, group_targets
 from workspace.tree import GO_PACKAGE, KubeTree, _bash_array
 
 MODES = ("script", "direct", "native")
@@ -31,14 +32,6 @@ FORWARDED = ("KUBE_FASTBUILD", "KUBE_BUILD_PLATFORMS", "KUBE_VERBOSE", "KUBE_BUI
              "KUBE_CGO_OVERRIDES", "KUBE_STATIC_OVERRIDES", "KUBE_RACE", "FORCE_HOST_GO", "GO_VERSION",
              "GOTOOLCHAIN", "GOFLAGS", "GOGCFLAGS", "GOLDFLAGS", "SOURCE_DATE_EPOCH", "GOPROXY")
 
-# golang.sh's lists, in the order hack/make-rules/cross.sh builds them.
-GROUPS = (
-    ("server", ("kube::golang::server_targets",), "KUBE_SERVER_TARGETS", "SERVER"),
-    ("node", ("kube::golang::node_targets",), "KUBE_NODE_TARGETS", "NODE"),
-    ("client", ("kube::golang::client_targets",), "KUBE_CLIENT_TARGETS", "CLIENT"),
-    ("test", ("kube::golang::test_targets",), "KUBE_TEST_TARGETS", "TEST"),
-    ("test-server", ("kube::golang::server_test_targets",), "KUBE_TEST_SERVER_TARGETS", "SERVER"),
-)
 IMAGE_GROUPS = (
     ("server-image", ("kube::golang::server_image_targets",), "KUBE_SERVER_IMAGE_TARGETS", "SERVER"),
 )
@@ -98,50 +91,7 @@ def check_push_registry(reg: str) -> str:
                          hint="e.g. --push registry.example:5000/k8s") from None
 
 
-# --- golang.sh's lists ------------------------------------------------------------------------
-
-def _function_body(text: str, function: str) -> str | None:
-    m = re.search(rf"{re.escape(function)}\(\)\s*\{{(.*?)^\}}", text, re.M | re.S)
-    return m.group(1) if m else None
-
-
-def _items(block: str) -> list[str]:
-    out: list[str] = []
-    for line in block.splitlines():
-        out += [tok.strip("\"'") for tok in line.split("#", 1)[0].split()]
-    return out
-
-
-def function_targets(text: str, function: str) -> list[str] | None:
-    """The targets a `*_targets` function echoes on Linux: its `local targets=(...)` plus the
-    `targets+=(...)` lines that apply (unconditional, or under an `OSTYPE == linux*` test)."""
-    body = _function_body(text, function)
-    if body is None:
-        return None
-    m = re.search(r"local\s+targets=\((.*?)\)", body, re.S)
-    if not m:
-        return None
-    targets = _items(m.group(1))
-    condition: list[str] = []
-    for line in body[m.end():].splitlines():
-        s = line.strip()
-        if s.startswith("if "):
-            condition.append(s)
-        elif s == "fi" and condition:
-            condition.pop()
-        elif am := re.match(r"targets\+=\((.*)\)", s):
-            if all(re.search(r"OSTYPE.*==\s*\"?linux", c) for c in condition):
-                targets += _items(am.group(1))
-    return targets
-
-
-def group_targets(text: str, functions: tuple[str, ...], array: str) -> list[str]:
-    for fn in functions:
-        found = function_targets(text, fn)
-        if found is not None:
-            return found
-    return _bash_array(text, array) or []
-
+# --- platforms -------------------------------------------------------------------------------
 
 def platforms_by_kind(tree: KubeTree, environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     """kube::golang::setup_platforms: KUBE_BUILD_PLATFORMS intersected (sorted, as `sort | uniq -d`
