@@ -19,6 +19,8 @@ from workspace.tree import KubeTree
 
 
 def print_list(specs: list[ImageSpec], as_json_output: bool) -> None:
+    """One line per image (role, name, where the name came from, who uses it); below it, where the
+    newest trees chose a base per binary, how, and any disagreement with build/dependencies.yaml."""
     if as_json_output:
         print(as_json(specs))
         return
@@ -26,6 +28,15 @@ def print_list(specs: list[ImageSpec], as_json_output: bool) -> None:
     for s in specs:
         used = f"  (used by {', '.join(s.used_by)})" if s.used_by else ""
         print(f"{s.role:20} {s.ref.name:{width}}  {s.source}{used}")
+        details = [*s.via, *s.notes]
+        if s.carries:
+            details.append(f"each image built on it also carries {', '.join(s.carries)}")
+        if [e for e in s.environment if not any(e in line for line in s.via)]:
+            details.append(f"environment: {', '.join(s.environment)}")
+        if s.mismatch:
+            details.append(f"! differs from build/dependencies.yaml: {s.mismatch}")
+        for line in details:
+            print(f"{'':21}{line}")
 
 
 def offline_env(tree: KubeTree, specs: list[ImageSpec]) -> dict[str, str]:
@@ -70,7 +81,9 @@ def run(tree: KubeTree, environ: Mapping[str, str], *, list_only: bool = False, 
     pins = read_lock(lock_path)
     specs = sync.select(resolve(tree, environ), only or [])
     if list_only:
-        print_list(specs, json_output)
+        from images import declared
+
+        print_list(declared.mark(tree, specs, environ), json_output)
         return []
     if env:
         print("\n".join(env_lines(tree, specs)))

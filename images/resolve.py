@@ -2,7 +2,10 @@
 
 kube-cross from build/build-image/cross/VERSION and the Dockerfile's FROM line
 (or KUBE_CROSS_IMAGE/KUBE_CROSS_VERSION in newer build/common.sh); the server
-base images from build/common.sh's docker-wrapped binaries list; pause from
+base images from build/common.sh's docker-wrapped binaries list, with the
+newest trees' ``__default_base_image`` evaluated as bash would (statically
+linked → KUBE_GORUNNER_IMAGE, else the dynamic base); the setcap image where
+build/lib/release.sh passes it to the server image builds; pause from
 build/pause/Makefile and the kubelet's runtime default. Overrides in the
 environment change the answer exactly where the tree's scripts read them.
 """
@@ -11,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from common.errors import TreeError, UsageError
 from images.refs import ImageRef, parse_ref
-from images.shellvars import Vars
+from images.shellvars import Call, Vars, single_ref
 from workspace.tree import KubeTree
 
 # Where kubelets of each era keep the default sandbox (pause) image.
@@ -27,6 +31,8 @@ PAUSE_DEFAULT_FILES = (
     "cmd/kubeadm/app/constants/constants.go",
     "cmd/kubeadm/app/constants/constants_unix.go",
 )
+# The package path common.sh hands to __default_base_image for a binary.
+CMD_PACKAGE = "k8s.io/kubernetes/cmd/{}"
 
 
 @dataclass(frozen=True)
@@ -37,13 +43,27 @@ class ImageSpec:
     ref: ImageRef
     source: str                    # file:line (or "environment: VAR") the name was read from
     used_by: tuple[str, ...] = field(default_factory=tuple)
+    via: tuple[str, ...] = ()      # per binary: how its base image was chosen (newest trees)
+    environment: tuple[str, ...] = ()  # environment variables that shaped the name
+    files: tuple[str, ...] = ()    # tree files the name was read from
+    carries: tuple[str, ...] = ()  # binaries that go into each image built on this one (kube-log-runner)
+    notes: tuple[str, ...] = ()
+    mismatch: str = ""             # set by images.declared: disagrees with build/dependencies.yaml
 
     @property
     def name(self) -> str:
         return self.ref.name
 
     def as_dict(self) -> dict[str, object]:
-        return {"role": self.role, "name": self.ref.name, "source": self.source, "used_by": list(self.used_by)}
+        out: dict[str, object] = {"role": self.role, "name": self.ref.name, "source": self.source,
+                                  "used_by": list(self.used_by)}
+        for key in ("via", "environment", "files", "carries", "notes"):
+            value = getattr(self, key)
+            if value:
+                out[key] = list(value)
+        if self.mismatch:
+            out["mismatch"] = self.mismatch
+        return out
 
 
 def _lineno(text: str, index: int) -> int:
@@ -57,11 +77,93 @@ def _ref(text: str, where: str) -> ImageRef:
         raise TreeError(f"{where}: {text!r} is not an image reference") from None
 
 
-def _tree_vars(tree: KubeTree, environ: Mapping[str, str]) -> Vars:
+def _tree_vars(tree: KubeTree, environ: Mapping[str, str], host_os: str | None = None) -> Vars:
     v = Vars(environ, tree.root)
+    common = tree.read("build/common.sh") or ""
+    for chooser in static_choosers(common):
+        v.functions[chooser.function] = _chooser_impl(tree, chooser, environ, host_os or sys.platform)
     for rel in ("build/common.sh", "build/lib/release.sh"):
         v.read_file(tree.root / rel, rel)
     return v
+
+
+def _words(value: str | None) -> list[str]:
+    """What `IFS=" " read -ra LIST <<< "$VALUE"` leaves in LIST: the first line, split on spaces."""
+    return [w for w in (value or "").split("\n", 1)[0].split(" ") if w]
+
+
+def statically_linked(package: str, statics: tuple[str, ...], environ: Mapping[str, str], *,
+                      darwin_kubectl_rule: bool = False, host_os: str = "linux") -> tuple[bool, str, str]:
+    """kube::golang::is_statically_linked on a package path: (static?, why, the env variable that decided).
+
+    Each list item matches as the glob `*/<item>` (a suffix after a slash); KUBE_CGO_OVERRIDES is
+    tried first (→ not static), then the tree's static list, then KUBE_STATIC_OVERRIDES."""
+    if darwin_kubectl_rule and host_os == "darwin" and (environ.get("GOOS") or host_os) == "darwin" \
+            and package.endswith("/kubectl"):
+        return False, "kubectl built on and for darwin uses cgo", ""
+    for item in _words(environ.get("KUBE_CGO_OVERRIDES")):
+        if package.endswith(f"/{item}"):
+            return False, f"not statically linked: {item} in KUBE_CGO_OVERRIDES", "KUBE_CGO_OVERRIDES"
+    for item in statics:
+        if package.endswith(f"/{item}"):
+            return True, "statically linked: in KUBE_STATIC_BINARIES", ""
+    for item in _words(environ.get("KUBE_STATIC_OVERRIDES")):
+        if package.endswith(f"/{item}"):
+            return True, f"statically linked: {item} in KUBE_STATIC_OVERRIDES", "KUBE_STATIC_OVERRIDES"
+    return False, "not statically linked: not in KUBE_STATIC_BINARIES", ""
+
+
+@dataclass(frozen=True)
+class StaticChooser:
+    """A build/common.sh function shaped like __default_base_image: one echo per linking mode."""
+
+    function: str
+    static: str          # the word echoed for a statically linked package
+    dynamic: str
+    static_line: int
+    dynamic_line: int
+
+
+_FUNCTION = re.compile(r"^(?:function\s+)?([\w:]+)\s*\(\)\s*\{[ \t]*\n(.*?)^\}", re.M | re.S)
+_CHOOSER_BODY = re.compile(
+    r"if\s+kube::golang::is_statically_linked\s+\"?\$\{?1\}?\"?\s*;\s*then\s+echo\s+(?P<static>\S+)\s+"
+    r"else\s+echo\s+(?P<dynamic>\S+)\s+fi\b", re.S)
+
+
+def static_choosers(common: str) -> list[StaticChooser]:
+    """The functions that pick an image by kube::golang::is_statically_linked (v1.35+ __default_base_image)."""
+    found = []
+    for fm in _FUNCTION.finditer(common):
+        bm = _CHOOSER_BODY.search(fm.group(2))
+        if bm:
+            base = fm.start(2)
+            found.append(StaticChooser(fm.group(1), bm.group("static"), bm.group("dynamic"),
+                                       _lineno(common, base + bm.start("static")),
+                                       _lineno(common, base + bm.start("dynamic"))))
+    return found
+
+
+def _chooser_impl(tree: KubeTree, chooser: StaticChooser, environ: Mapping[str, str], host_os: str
+                  ) -> Callable[[Vars, list[str]], tuple[str, Call]]:
+    statics = tree.static_binaries
+    fn_m = re.search(r"is_statically_linked\(\)\s*\{(.*?)^\}", tree.golang_sh, re.M | re.S)
+    darwin_rule = bool(fn_m and "GOHOSTOS" in fn_m.group(1) and "darwin" in fn_m.group(1))
+
+    def impl(v: Vars, args: list[str]) -> tuple[str, Call]:
+        if not args:
+            raise ValueError(f"{chooser.function} without a package")
+        static, why, decided_by = statically_linked(args[0], statics, environ,
+                                                    darwin_kubectl_rule=darwin_rule, host_os=host_os)
+        if decided_by:
+            v.note_env(decided_by)
+        word, line = (chooser.static, chooser.static_line) if static else (chooser.dynamic, chooser.dynamic_line)
+        value = v.expand_word(word)
+        if value is None:
+            raise ValueError(f"{chooser.function}: cannot expand {word}")
+        chose = single_ref(word) or word
+        return value, Call(chooser.function, tuple(args), chose, why, f"build/common.sh:{line}")
+
+    return impl
 
 
 def kube_cross(tree: KubeTree, v: Vars) -> ImageSpec | None:
@@ -70,27 +172,34 @@ def kube_cross(tree: KubeTree, v: Vars) -> ImageSpec | None:
         image, version = v.values.get("KUBE_CROSS_IMAGE"), v.values.get("KUBE_CROSS_VERSION")
         if image and version:
             where = v.origin.get("KUBE_CROSS_IMAGE", "build/common.sh")
-            return ImageSpec("kube-cross", _ref(f"{image}:{version}", where), where)
+            _, env, read, _ = v.trace("${KUBE_CROSS_IMAGE}:${KUBE_CROSS_VERSION}")
+            return ImageSpec("kube-cross", _ref(f"{image}:{version}", where), where,
+                             environment=tuple(sorted(env)), files=tuple(sorted(read)))
     # build/common.sh's KUBE_BUILD_IMAGE_CROSS_TAG is what the build uses (v1.2-1.3 hard-code it
     # there and ignore cross/VERSION); later trees set it from cross/VERSION.
     tag_file = tree.read("build/build-image/cross/VERSION")
     tag = v.values.get("KUBE_BUILD_IMAGE_CROSS_TAG") or (tag_file.strip() if tag_file else None)
     tag_source = v.origin.get("KUBE_BUILD_IMAGE_CROSS_TAG", "build/build-image/cross/VERSION") \
         if v.values.get("KUBE_BUILD_IMAGE_CROSS_TAG") else "build/build-image/cross/VERSION"
+    tag_files = tuple(sorted(v.file_deps.get("KUBE_BUILD_IMAGE_CROSS_TAG", frozenset())
+                             | {tag_source.rsplit(":", 1)[0]}))
     dockerfile = tree.read("build/build-image/Dockerfile") or ""
     m = re.search(r"^FROM\s+(\S+)", dockerfile, re.M)
     if not m:
         return None
     image = m.group(1)
     where = f"build/build-image/Dockerfile:{_lineno(dockerfile, m.start())}"
+    files = ("build/build-image/Dockerfile",)
     if ":" in image.rsplit("/", 1)[-1]:
         repo, _, literal = image.rpartition(":")
         if literal == "KUBE_BUILD_IMAGE_CROSS_TAG" or re.fullmatch(r"\$\{?\w+\}?", literal):
             if not tag:
                 raise TreeError("build/build-image/cross/VERSION is missing: the kube-cross tag is unknown")
-            return ImageSpec("kube-cross", _ref(f"{repo}:{tag}", where), f"{where} + {tag_source}")
-        return ImageSpec("kube-cross", _ref(image, where), where)
-    return ImageSpec("kube-cross", _ref(f"{image}:{tag}" if tag else image, where), where)
+            return ImageSpec("kube-cross", _ref(f"{repo}:{tag}", where), f"{where} + {tag_source}",
+                             files=files + tag_files)
+        return ImageSpec("kube-cross", _ref(image, where), where, files=files)
+    return ImageSpec("kube-cross", _ref(f"{image}:{tag}" if tag else image, where), where,
+                     files=files + (tag_files if tag else ()))
 
 
 def _reads(tree: KubeTree, name: str) -> bool:
@@ -112,6 +221,18 @@ def _wrapped_list(text: str) -> tuple[str, int] | None:
     return m.group(1), m.start(1)
 
 
+def _how(binary: str, var: str, v: Vars, where: str) -> str:
+    """In words, how ``var`` (a docker-wrapped binary's base image variable) got its value."""
+    if var in v.from_env or v.origin.get(var) == "environment":
+        return f"{binary}: {v.from_env.get(var, var)} from the environment"
+    call = v.calls.get(var)
+    if call:
+        return f"{binary}: {var} = $({call.function} {' '.join(call.args)}): {call.why} -> {call.chose} ({where})"
+    if var in v.alias:
+        return f"{binary}: {var} -> {v.alias[var]} ({where})"
+    return f"{binary}: {var} ({where})"
+
+
 def base_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
     """Server images' bases from the docker-wrapped binaries list ("binary,image" items)."""
     text = tree.read("build/common.sh") or ""
@@ -120,29 +241,69 @@ def base_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
         return []
     body, offset = found_list
     # The function's own assignments (local versions) apply before its list.
-    scope = Vars({}, tree.root)
-    scope.values, scope.origin = dict(v.values), dict(v.origin)
+    scope = v.copy()
     fn = re.search(r"get_docker_wrapped_binaries\(\)\s*\{(.*?)^\}", text, re.M | re.S)
     for lm in re.finditer(r"^\s*(?:local\s+(?:-r\s+)?)?([a-z_]\w*)=([^\s(][^\n]*)$", fn.group(1) if fn else "", re.M):
         value = scope.expand_word(lm.group(2).strip())
         if value is not None:
             scope.values[lm.group(1)] = value
+    carried = _carried_into_server_images(tree)
     found: dict[str, ImageSpec] = {}
     for im in re.finditer(r"""^\s*["']?([a-z][\w.-]*),([^"'\s)]+)["']?""", body, re.M):
         binary, expr = im.group(1), im.group(2)
         where = f"build/common.sh:{_lineno(text, offset + im.start(1))}"
         try:
-            image = scope.expand(expr)
+            image, env, files, _ = scope.trace(expr)
         except ValueError:
             continue  # computed by a shell function we don't evaluate
         if not image:
             continue
+        var = single_ref(expr)
+        via: tuple[str, ...] = ()
+        if var:
+            _, named_at = scope.source_of(var)
+            where = named_at or where
+            via = (_how(binary, var, scope, where),)
         ref = _ref(image, where)
         role = ref.path.rsplit("/", 1)[-1]
         prev = found.get(ref.name)
-        used = (*prev.used_by, binary) if prev else (binary,)
-        found[ref.name] = ImageSpec(role, ref, prev.source if prev else where, used)
+        if prev:
+            found[ref.name] = ImageSpec(role, ref, prev.source, (*prev.used_by, binary), prev.via + via,
+                                        tuple(sorted(set(prev.environment) | env)),
+                                        tuple(sorted(set(prev.files) | files | {"build/common.sh"})), prev.carries)
+        else:
+            found[ref.name] = ImageSpec(role, ref, where, (binary,), via, tuple(sorted(env)),
+                                        tuple(sorted(files | {"build/common.sh"})), carried)
     return list(found.values())
+
+
+def _carried_into_server_images(tree: KubeTree) -> tuple[str, ...]:
+    """kube-log-runner, where kube::golang::server_image_targets lists it (v1.36+): it is no image
+    of its own but goes into every server image."""
+    m = re.search(r"server_image_targets\(\)\s*\{(.*?)^\}", tree.golang_sh, re.M | re.S)
+    if m and re.search(r"(?:^|/)kube-log-runner\s*$", m.group(1), re.M):
+        return ("kube-log-runner",)
+    return ()
+
+
+def setcap_image(tree: KubeTree, v: Vars, bases: list[ImageSpec]) -> ImageSpec | None:
+    """KUBE_BUILD_SETCAP_IMAGE, where build/lib/release.sh passes it to the server image builds."""
+    lib = tree.read("build/lib/release.sh") or ""
+    m = re.search(r"""--build-arg[ =]+["']?(\w+)=["']?\$\{?KUBE_BUILD_SETCAP_IMAGE\}?""", lib)
+    if not m or not v.values.get("KUBE_BUILD_SETCAP_IMAGE"):
+        return None
+    image, env, files, _ = v.trace("${KUBE_BUILD_SETCAP_IMAGE}")
+    _, where = v.source_of("KUBE_BUILD_SETCAP_IMAGE")
+    where = where or "build/common.sh"
+    order = [b for s in bases for b in s.used_by]
+    wrapped = _wrapped_list(tree.read("build/common.sh") or "")
+    if wrapped:
+        listed = re.findall(r"""^\s*["']?([a-z][\w.-]*),""", wrapped[0], re.M)
+        order.sort(key=lambda b: listed.index(b) if b in listed else len(listed))
+    used: dict[str, None] = dict.fromkeys(order)
+    note = f"--build-arg {m.group(1)} of every server image build (build/lib/release.sh:{_lineno(lib, m.start())})"
+    return ImageSpec("setcap", _ref(image, where), where, tuple(used), (), tuple(sorted(env)),
+                     tuple(sorted(files | {"build/lib/release.sh"})), (), (note,))
 
 
 def addon_images(tree: KubeTree) -> list[ImageSpec]:
@@ -168,7 +329,8 @@ def pause_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
         prefix_m = re.search(r"^PREFIX\s*\??[:]?=\s*(\S+)", makefile, re.M)
         registry = prefix_m.group(1) if prefix_m and "$" not in prefix_m.group(1) else _registry_of_era(tree, v)
         where = f"build/pause/Makefile:{_lineno(makefile, tag_m.start())}"
-        specs.append(ImageSpec("pause", _ref(f"{registry}/pause:{tag_m.group(1)}", where), where))
+        specs.append(ImageSpec("pause", _ref(f"{registry}/pause:{tag_m.group(1)}", where), where,
+                               files=("build/pause/Makefile",)))
     for rel in PAUSE_DEFAULT_FILES:
         text = tree.read(rel)
         if not text:
@@ -176,21 +338,22 @@ def pause_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
         full = re.search(r'"((?:[\w.-]+(?::\d+)?/)+pause(?:-amd64)?:[\w.-]+)"', text)
         if full:
             where = f"{rel}:{_lineno(text, full.start())}"
-            specs.append(ImageSpec("pause", _ref(full.group(1), where), where, ("kubelet",)))
+            specs.append(ImageSpec("pause", _ref(full.group(1), where), where, ("kubelet",), files=(rel,)))
             break
         name_m = re.search(r'(?:PodSandboxImageName|PauseImageName)\w*\s*=\s*"([^"]+)"', text)
         ver_m = re.search(r'(?:PodSandboxImageVersion|PauseVersion)\w*\s*=\s*"([^"]+)"', text)
         if ver_m:
             name = name_m.group(1) if name_m else f"{_registry_of_era(tree, v)}/pause"
             where = f"{rel}:{_lineno(text, ver_m.start())}"
-            specs.append(ImageSpec("pause", _ref(f"{name}:{ver_m.group(1)}", where), where, ("kubelet",)))
+            specs.append(ImageSpec("pause", _ref(f"{name}:{ver_m.group(1)}", where), where, ("kubelet",),
+                                   files=(rel,)))
             break
     merged: dict[str, ImageSpec] = {}
     for spec in specs:
         if spec.ref.name in merged:
             prev = merged[spec.ref.name]
             merged[spec.ref.name] = ImageSpec(prev.role, prev.ref, f"{prev.source}, {spec.source}",
-                                              prev.used_by + spec.used_by)
+                                              prev.used_by + spec.used_by, files=prev.files + spec.files)
         else:
             merged[spec.ref.name] = spec
     return list(merged.values())
@@ -204,14 +367,19 @@ def _registry_of_era(tree: KubeTree, v: Vars) -> str:
     return cross.ref.registry if cross else "registry.k8s.io"
 
 
-def resolve(tree: KubeTree, environ: Mapping[str, str]) -> list[ImageSpec]:
-    """Every image the tree's build expects, deduplicated, in a stable order."""
-    v = _tree_vars(tree, environ)
+def resolve(tree: KubeTree, environ: Mapping[str, str], host_os: str | None = None) -> list[ImageSpec]:
+    """Every image the tree's build expects, deduplicated, in a stable order.
+    ``host_os`` (default: this machine's) matters only to the newest trees' darwin kubectl rule."""
+    v = _tree_vars(tree, environ, host_os)
     specs: list[ImageSpec] = []
     cross = kube_cross(tree, v)
     if cross:
         specs.append(cross)
-    specs += base_images(tree, v)
+    bases = base_images(tree, v)
+    specs += bases
+    setcap = setcap_image(tree, v, bases)
+    if setcap:
+        specs.append(setcap)
     specs += addon_images(tree)
     specs += pause_images(tree, v)
     seen: set[str] = set()

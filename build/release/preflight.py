@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,10 +26,52 @@ class Check:
     fix: str = ""
 
 
+def _code(text: str) -> str:
+    """A shell file without its comment lines (a comment may still mention rsync)."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
 def uses_rsync_dance(tree: KubeTree) -> bool:
-    """release.sh of trees up to v1.34 syncs the tree into a data container over rsync."""
-    common = tree.read("build/common.sh") or ""
-    return "rsync" in common
+    """release.sh of trees up to v1.34 syncs the tree into a data container over rsync (the
+    rsync command or rsyncd in build/common.sh's code); the newest run kube-cross directly."""
+    return bool(re.search(r"\brsync", _code(tree.read("build/common.sh") or "")))
+
+
+def publishes_port(tree: KubeTree) -> bool:
+    """The rsync container of trees up to v1.34 publishes its port (docker run -p), which needs the
+    engine's bridge network."""
+    code = _code(tree.read("build/common.sh") or "")
+    # A port mapping starts with an address or a port (-p 127.0.0.1:..., -p "${..._PORT}:..."), which
+    # tells it from `mkdir -p`.
+    return bool(re.search(r"""KUBE_RSYNC_PORT|\s(?:-p|--publish)[\s=]+["']?(?:\d[\d.]*:|\$\{?\w*PORT\b)""", code))
+
+
+def mounts_tree(tree: KubeTree) -> bool:
+    """The build runs kube-cross with the tree bind-mounted (`docker run --volume ${KUBE_ROOT}:...`,
+    in build/common.sh or build/release.sh): the newest trees' build, and the sample's."""
+    for rel in ("build/common.sh", "build/release.sh"):
+        if re.search(r"""(?:--volume|-v)[\s=]+["']?\$\{?KUBE_ROOT\}?:""", _code(tree.read(rel) or "")):
+            return True
+    return False
+
+
+def _loopback(host: str | None) -> bool:
+    """A TCP engine on this machine sees the same paths as a unix socket one."""
+    m = re.match(r"^(?:tcp|http|https)://\[?([^\]/]+?)\]?(?::\d+)?/?$", host or "")
+    return bool(m and m.group(1) in ("127.0.0.1", "localhost", "::1"))
+
+
+def _direct_run_checks(tree: KubeTree, environ: Mapping[str, str], host: str | None) -> list[Check]:
+    """What release.sh of a tree that runs kube-cross directly needs, instead of rsync and a port."""
+    return [
+        _tool("docker", environ, "release.sh runs kube-cross itself with `docker run` "
+              "(no rsync, no published port)", "install the docker CLI (apt-get install docker-ce-cli)"),
+        _tool("tar", environ, "release.sh packages with GNU tar", "apt-get install tar"),
+        Check("tree mount", is_local_engine(host) or _loopback(host),
+              f"{host or 'the default socket'} (release.sh bind-mounts {tree.root} into kube-cross, "
+              "so the engine must run on this machine)",
+              "use a local engine (unix socket or loopback TCP), or --mode native"),
+    ]
 
 
 def images_for_mode(specs: list[ImageSpec], mode: str) -> list[ImageSpec]:
@@ -64,6 +107,8 @@ def checks_for(tree: KubeTree, req: ReleaseRequest, engine: Any, specs: list[Ima
                             "use --mode native (the tree's build/lib/release.sh packages)"))
         if uses_rsync_dance(tree):
             checks.append(_tool("rsync", environ, "release.sh syncs the tree with it", "apt-get install rsync"))
+        elif mounts_tree(tree):
+            checks += _direct_run_checks(tree, environ, host)
     else:
         for rel in ("build/lib/release.sh",) + (() if req.images_only else ("build/package-tarballs.sh",)):
             checks.append(Check(rel, (tree.root / rel).is_file(), f"{rel} in the tree (the packaging)",
@@ -71,7 +116,7 @@ def checks_for(tree: KubeTree, req: ReleaseRequest, engine: Any, specs: list[Ima
         checks.append(_tool("tar", environ, "the packaging", "apt-get install tar"))
     checks.append(Check("engine", engine is not None, getattr(engine, "host", "no engine reachable"),
                         "start dockerd or set DOCKER_HOST / --docker-host (the server images need one)"))
-    if mode == "script" and engine is not None and uses_rsync_dance(tree):
+    if mode == "script" and engine is not None and publishes_port(tree):
         checks.append(_bridge_check(engine))
     if mode == "direct":
         checks.append(Check("local engine", is_local_engine(host), f"{host or 'the default socket'}"
@@ -115,8 +160,10 @@ def _native_checks(tree: KubeTree, req: ReleaseRequest, environ: Mapping[str, st
     if not groups:
         out.append(Check("targets", False, "golang.sh lists nothing to build for these platforms",
                          "check --platform against the tree's KUBE_SUPPORTED_*_PLATFORMS"))
-    cgo_off = set(environ.get("KUBE_STATIC_OVERRIDES", "").split())
-    needs_cc = any(t.rsplit("/", 1)[-1] not in tree.static_binaries and t.rsplit("/", 1)[-1] not in cgo_off
+    from images.resolve import statically_linked
+
+    # As kube::golang::is_statically_linked decides (KUBE_CGO_OVERRIDES, the list, KUBE_STATIC_OVERRIDES).
+    needs_cc = any(not statically_linked(f"/{t}", tree.static_binaries, environ)[0]
                    for ts in per_platform(groups).values() for t in ts)
     if needs_cc:
         cc = environ.get("CC") or "gcc"
@@ -149,7 +196,7 @@ def require_ok(checks: list[Check], mode: str) -> None:
     if bad:
         first = bad[0]
         more = f" (and {', '.join(c.name for c in bad[1:])})" if bad[1:] else ""
-        cls = ToolError if first.name in ("bash", "rsync", "tar", "go", "gcc", "make") else KBError
+        cls = ToolError if first.name in ("bash", "rsync", "tar", "go", "gcc", "make", "docker") else KBError
         raise cls(f"--mode {mode} can't run: {first.name}: {first.detail}{more}", hint=first.fix)
 
 
