@@ -1,0 +1,81 @@
+"""Progress of go builds (pure parts): which lines are go's -v package lines, the plain CI lines,
+the history file whatever it holds, and that go's own output passes through unchanged."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from build.progress import Estimate, GoOutput, History, PlainDisplay, duration, is_package_line
+
+# What go 1.27 prints on stderr for a failing `go build -v` (taken from a real run).
+GO_ERRORS = [
+    "# k8s.io/kubernetes/cmd/kubectl",
+    "cmd/kubectl/kubectl.go:12:2: undefined: nosuch",
+    "go: downloading go1.27.1 (linux/amd64)",
+    "package k8s.io/nope is not in std (/usr/lib/go/src/k8s.io/nope)",
+    "note: module requires Go 1.28",
+    "",
+]
+
+
+@pytest.mark.parametrize("line", ["k8s.io/kubernetes/cmd/kube-apiserver", "runtime", "internal/abi",
+                                  "github.com/onsi/ginkgo/v2/ginkgo", "k8s.io/component-base/logs/kube-log-runner",
+                                  "gopkg.in/yaml.v2", "command-line-arguments"])
+def test_package_lines(line):
+    assert is_package_line(line)
+
+
+@pytest.mark.parametrize("line", GO_ERRORS)
+def test_go_messages_are_not_package_lines(line):
+    assert not is_package_line(line)
+
+
+def test_duration():
+    assert [duration(s) for s in (0, 5, 59.9, 60, 90, 3600)] == ["0s", "5s", "59s", "1m00s", "1m30s", "60m00s"]
+
+
+def test_plain_line_with_and_without_history():
+    lines: list[str] = []
+    with_history = PlainDisplay("kube-apiserver linux/amd64", Estimate(1930, 180), lines.append, io.StringIO(), 30)
+    assert with_history.line(812, 90) == "kube-apiserver linux/amd64: 812/1930 packages, 1m30s, about 1m30s left"
+    assert with_history.line(1930, 200) == "kube-apiserver linux/amd64: 1930/1930 packages, 3m20s"
+    fresh = PlainDisplay("kubectl linux/arm64", None, lines.append, io.StringIO(), 30)
+    assert fresh.line(3, 5) == "kubectl linux/arm64: 3 packages, 5s"
+    fresh.update(1, 10)
+    fresh.update(2, 31)
+    fresh.update(3, 40)
+    fresh.update(4, 61)
+    assert lines == ["kubectl linux/arm64: 2 packages, 31s", "kubectl linux/arm64: 4 packages, 1m01s"]
+
+
+@pytest.mark.parametrize("garbage", ["", "not json", "[]", "null", '"x"', '{"k": 5}', '{"k": {"packages": "x"}}',
+                                     '{"k": {"packages": -1, "seconds": 3}}', '{"k": {"packages": 3}}'])
+def test_history_of_any_shape_reads_as_no_estimate_and_is_rewritten(tmp_path, garbage):
+    path = tmp_path / "progress.json"
+    path.write_text(garbage)
+    history = History(path)
+    assert history.get("k") is None
+    history.put("k", Estimate(10, 2.5))
+    assert history.get("k") == Estimate(10, 2.5)
+    assert json.loads(path.read_text())["k"] == {"packages": 10, "seconds": 2.5}
+
+
+def test_history_in_a_missing_or_unwritable_place_is_no_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    history = History(blocker / "progress.json")  # parent is a file: cannot be created
+    history.put("k", Estimate(1, 1))
+    assert history.get("k") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_go_output_counts_packages_and_passes_the_rest_through():
+    stream = io.StringIO()
+    with GoOutput("kubectl linux/amd64", Estimate(3, 1), stream=stream, live=False, every=3600) as out:
+        for line in ["runtime", "k8s.io/kubernetes/cmd/kubectl", *GO_ERRORS[:2]]:
+            out.feed(line + "\n")
+    assert out.packages == 2
+    assert stream.getvalue().splitlines() == GO_ERRORS[:2]
