@@ -16,6 +16,7 @@ from build.targets import Target
 from build.version import VersionInfo
 from common.errors import UsageError
 from workspace.layout import Layout
+from workspace.targetlists import statically_linked
 from workspace.tree import GO_PACKAGE, Era, KubeTree
 
 # kube::golang::set_platform_envs: cgo cross compilers used from a linux/amd64 host.
@@ -211,12 +212,9 @@ def version_ldflags(packages: list[str], version: VersionInfo) -> list[str]:
 
 
 def is_static(target: Target, statics: tuple[str, ...], environ: Mapping[str, str]) -> bool:
-    """kube::golang::is_statically_linked_library, with the two override lists."""
-    cgo_overrides = environ.get("KUBE_CGO_OVERRIDES", "").split()
-    static_overrides = environ.get("KUBE_STATIC_OVERRIDES", "").split()
-    if target.name in cgo_overrides:
-        return False
-    return target.name in statics or target.name in static_overrides
+    """kube::golang::is_statically_linked(_library): KUBE_CGO_OVERRIDES, the tree's list, KUBE_STATIC_OVERRIDES,
+    each item matched as `*/<item>` against the package path."""
+    return statically_linked(f"{GO_PACKAGE}/{target.rel}", statics, environ)[0]
 
 
 def resolve_platforms(tree: KubeTree, requested: tuple[str, ...], environ: Mapping[str, str],

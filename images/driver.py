@@ -43,7 +43,8 @@ def offline_env(tree: KubeTree, specs: list[ImageSpec]) -> dict[str, str]:
     """What build/release.sh needs to use the local (retagged) images without going to the network."""
     env = {"KUBE_BUILD_PULL_LATEST_IMAGES": "n", "KUBE_BUILD_CONFORMANCE": "n"}
     common = tree.read("build/common.sh") or ""
-    bases = [s for s in specs if s.used_by]
+    # The registry of the tree's own base images (an image named by a KUBE_*_BASE_IMAGE override says nothing).
+    bases = [s for s in specs if s.used_by and not s.source.startswith("environment:")]
     if "KUBE_BASE_IMAGE_REGISTRY" in common and bases:
         env["KUBE_BASE_IMAGE_REGISTRY"] = bases[0].ref.repository.rsplit("/", 1)[0]
     cross = next((s for s in specs if s.role == "kube-cross"), None)

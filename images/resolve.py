@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from common.errors import TreeError, UsageError
 from images.refs import ImageRef, parse_ref
 from images.shellvars import Call, Vars, single_ref
+from workspace.targetlists import statically_linked
 from workspace.tree import KubeTree
 
 # Where kubelets of each era keep the default sandbox (pause) image.
@@ -85,32 +86,6 @@ def _tree_vars(tree: KubeTree, environ: Mapping[str, str], host_os: str | None =
     for rel in ("build/common.sh", "build/lib/release.sh"):
         v.read_file(tree.root / rel, rel)
     return v
-
-
-def _words(value: str | None) -> list[str]:
-    """What `IFS=" " read -ra LIST <<< "$VALUE"` leaves in LIST: the first line, split on spaces."""
-    return [w for w in (value or "").split("\n", 1)[0].split(" ") if w]
-
-
-def statically_linked(package: str, statics: tuple[str, ...], environ: Mapping[str, str], *,
-                      darwin_kubectl_rule: bool = False, host_os: str = "linux") -> tuple[bool, str, str]:
-    """kube::golang::is_statically_linked on a package path: (static?, why, the env variable that decided).
-
-    Each list item matches as the glob `*/<item>` (a suffix after a slash); KUBE_CGO_OVERRIDES is
-    tried first (→ not static), then the tree's static list, then KUBE_STATIC_OVERRIDES."""
-    if darwin_kubectl_rule and host_os == "darwin" and (environ.get("GOOS") or host_os) == "darwin" \
-            and package.endswith("/kubectl"):
-        return False, "kubectl built on and for darwin uses cgo", ""
-    for item in _words(environ.get("KUBE_CGO_OVERRIDES")):
-        if package.endswith(f"/{item}"):
-            return False, f"not statically linked: {item} in KUBE_CGO_OVERRIDES", "KUBE_CGO_OVERRIDES"
-    for item in statics:
-        if package.endswith(f"/{item}"):
-            return True, "statically linked: in KUBE_STATIC_BINARIES", ""
-    for item in _words(environ.get("KUBE_STATIC_OVERRIDES")):
-        if package.endswith(f"/{item}"):
-            return True, f"statically linked: {item} in KUBE_STATIC_OVERRIDES", "KUBE_STATIC_OVERRIDES"
-    return False, "not statically linked: not in KUBE_STATIC_BINARIES", ""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The target lists of a tree's hack/lib/golang.sh, read as bash evaluates them on Linux.
+"""The target lists of a tree's hack/lib/golang.sh, read as bash evaluates them on Linux, and
+which of them are statically linked (``kube::golang::is_statically_linked``).
 
 ``kube::golang::server_targets`` and friends echo a ``local targets=(...)`` array (plus
 ``targets+=(...)`` lines, some only under ``OSTYPE == linux*``); older trees and the client
@@ -9,6 +10,7 @@ builds with no WHAT) is a literal list or the concatenation of the others.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from workspace.tree import _bash_array
 
@@ -92,3 +94,29 @@ def all_targets(text: str) -> list[str]:
         else:
             out.setdefault(item, None)
     return list(out)
+
+
+def _words(value: str | None) -> list[str]:
+    """What `IFS=" " read -ra LIST <<< "$VALUE"` leaves in LIST: the first line, split on spaces."""
+    return [w for w in (value or "").split("\n", 1)[0].split(" ") if w]
+
+
+def statically_linked(package: str, statics: tuple[str, ...], environ: Mapping[str, str], *,
+                      darwin_kubectl_rule: bool = False, host_os: str = "linux") -> tuple[bool, str, str]:
+    """kube::golang::is_statically_linked on a package path: (static?, why, the env variable that decided).
+
+    Each list item matches as the glob `*/<item>` (a suffix after a slash); KUBE_CGO_OVERRIDES is
+    tried first (→ not static), then the tree's static list, then KUBE_STATIC_OVERRIDES."""
+    if darwin_kubectl_rule and host_os == "darwin" and (environ.get("GOOS") or host_os) == "darwin" \
+            and package.endswith("/kubectl"):
+        return False, "kubectl built on and for darwin uses cgo", ""
+    for item in _words(environ.get("KUBE_CGO_OVERRIDES")):
+        if package.endswith(f"/{item}"):
+            return False, f"not statically linked: {item} in KUBE_CGO_OVERRIDES", "KUBE_CGO_OVERRIDES"
+    for item in statics:
+        if package.endswith(f"/{item}"):
+            return True, "statically linked: in KUBE_STATIC_BINARIES", ""
+    for item in _words(environ.get("KUBE_STATIC_OVERRIDES")):
+        if package.endswith(f"/{item}"):
+            return True, f"statically linked: {item} in KUBE_STATIC_OVERRIDES", "KUBE_STATIC_OVERRIDES"
+    return False, "not statically linked: not in KUBE_STATIC_BINARIES", ""

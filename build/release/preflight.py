@@ -160,7 +160,7 @@ def _native_checks(tree: KubeTree, req: ReleaseRequest, environ: Mapping[str, st
     if not groups:
         out.append(Check("targets", False, "golang.sh lists nothing to build for these platforms",
                          "check --platform against the tree's KUBE_SUPPORTED_*_PLATFORMS"))
-    from images.resolve import statically_linked
+    from workspace.targetlists import statically_linked
 
     # As kube::golang::is_statically_linked decides (KUBE_CGO_OVERRIDES, the list, KUBE_STATIC_OVERRIDES).
     needs_cc = any(not statically_linked(f"/{t}", tree.static_binaries, environ)[0]
