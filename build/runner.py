@@ -163,6 +163,7 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         key = _command_key(cmd, toolchain, environ, fingerprint)
         names = [final.name for _, final in cmd.outputs()]
         stamps = uptodate.stamp_file(layout.output, cmd.platform)
+        ensure_dir(stamps.parent, tree.root)
         recorded = None if force else uptodate.fresh(stamps, cmd.outdir, names, key)
         if recorded is not None:
             say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"

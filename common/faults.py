@@ -33,6 +33,7 @@ _OPERATIONS = {
     "utime": "set times of", "link": "link", "readlink": "read link", "execute_child": "run",
     "_execute_child": "run", "chdir": "change to", "mkstemp": "create", "access": "check",
 }
+_OPENERS = {"write_text", "write_bytes", "read_text", "read_bytes", "touch"}
 _CALL = re.compile(r"\.?(\w+)\(")
 
 
@@ -44,13 +45,16 @@ def wants_traceback(environ: Any = None) -> bool:
 
 def _operation(tb: TracebackType | None) -> str | None:
     """What the innermost frames were doing: the stdlib function, or the call on our line."""
+    found: list[str] = []
     for frame in reversed(traceback.extract_tb(tb)):
-        if frame.name in _OPERATIONS:
-            return _OPERATIONS[frame.name]
-        for name in reversed(_CALL.findall(frame.line or "")):
-            if name in _OPERATIONS:
-                return _OPERATIONS[name]
-    return None
+        names = [frame.name] if frame.name in _OPERATIONS else [
+            n for n in reversed(_CALL.findall(frame.line or "")) if n in _OPERATIONS][:1]
+        found += names
+        if found and (found[0] != "open" or len(found) > 1):
+            break
+    if len(found) > 1 and found[0] == "open" and found[1] in _OPENERS:
+        return _OPERATIONS[found[1]]  # Path.read_text opens: "read" says more than "open"
+    return _OPERATIONS[found[0]] if found else None
 
 
 def describe_os_error(exc: OSError, tb: TracebackType | None = None) -> KBError:
@@ -78,14 +82,14 @@ def as_error(exc: BaseException, tb: TracebackType | None = None) -> KBError | N
         return exc
     tb = tb if tb is not None else exc.__traceback__
     config = _config_in(tb)
-    loading = _loading_file(tb)
-    if loading is not None and not isinstance(exc, OSError | KeyboardInterrupt):
-        return load_error(loading, exc)
-    if config is not None:
+    if config is not None:  # a value of the wrong shape that invoke choked on while merging
         try:
             check(config)
         except ConfigError as bad:
             return bad
+    loading = _loading_file(tb)
+    if loading is not None and not isinstance(exc, OSError | KeyboardInterrupt):
+        return load_error(loading, exc)
     if isinstance(exc, OSError):
         return describe_os_error(exc, tb)
     if type(exc).__name__ in ("AmbiguousMergeError", "UnknownFileType", "UnpicklableConfigMember"):
