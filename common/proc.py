@@ -27,6 +27,8 @@ def run(argv: Sequence[str], *, cwd: Path | str | None = None, env: Mapping[str,
             stderr=subprocess.PIPE if capture else None,
         )
     except FileNotFoundError as exc:
+        if cwd is not None and str(exc.filename) == str(cwd):  # the directory to run in, not the program
+            raise ToolError(f"cannot run {argv[0]} in {cwd}: the directory does not exist", hint=hint) from exc
         raise ToolError(f"{argv[0]}: not found", hint=hint) from exc
     if check and proc.returncode != 0:
         if capture and proc.stderr:

@@ -420,3 +420,11 @@ def test_two_builds_at_once_end_with_a_binary_matching_its_stamp(built):
                                         check=True).stdout)
         winner = envs[1] if raw["buildDate"].startswith("1970") else envs[0]
         assert "0 built" in build(built, env=winner).stderr
+
+
+def test_a_missing_working_directory_is_not_reported_as_a_missing_program(tmp_path):
+    from common.errors import ToolError
+    from common.proc import run
+
+    with pytest.raises(ToolError, match=f"cannot run true in {tmp_path / 'gone'}: the directory does not exist"):
+        run(["true"], cwd=tmp_path / "gone")
