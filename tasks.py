@@ -95,9 +95,11 @@ def version(c: Context, kube_root: str | None = None, json: bool = False, file: 
         print("\n".join([*stamp.shell_lines(), f"KUBE_BUILD_DATE='{stamp.build_date}'"]))
 
 
-@task(iterable=["what", "platform"], help={
+@task(iterable=["what", "platform", "group"], help={
     "kube_root": KUBE_ROOT_HELP,
-    "what": "a package directory to build, e.g. cmd/kube-apiserver (repeatable; *.test names build tests)",
+    "what": "a package directory to build, e.g. cmd/kube-apiserver (repeatable; *.test names build tests); "
+            "none: the tree's KUBE_ALL_TARGETS, as `make` with no WHAT",
+    "group": "one of golang.sh's lists: server, node, client, test or test-server (repeatable)",
     "platform": "os/arch to build for, e.g. linux/arm64 (repeatable; default $KUBE_BUILD_PLATFORMS, else the host)",
     "debug": "debug build: -gcflags=all=-N -l and symbols kept (like DBG=1)",
     "dry_run": "print the go commands and environment, build nothing",
@@ -107,13 +109,13 @@ def version(c: Context, kube_root: str | None = None, json: bool = False, file: 
 })
 def build(c: Context, kube_root: str | None = None, what: list[str] | None = None,
           platform: list[str] | None = None, debug: bool = False, dry_run: bool = False,
-          force: bool = False, hyperkube_links: bool = False) -> None:
+          force: bool = False, hyperkube_links: bool = False, group: list[str] | None = None) -> None:
     """Build components with Kubernetes' own flags and version stamps (like make WHAT=...)."""
     from build.driver import build_tree
 
     tree = _tree(c, kube_root)
     build_tree(tree, as_list(what), as_list(platform), debug=debug, dry_run=dry_run, force=force,
-               hyperkube_links=hyperkube_links, environ=os.environ)
+               hyperkube_links=hyperkube_links, environ=os.environ, groups=as_list(group))
 
 
 @task(help={

@@ -41,11 +41,15 @@ def report(built: list[Built], root: Path) -> None:
 
 def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: bool = False,
                dry_run: bool = False, force: bool = False, hyperkube_links: bool = False,
-               environ: Mapping[str, str]) -> list[Built]:
-    """`inv build`: plan, then (unless dry run) execute and print one line per binary."""
-    if not whats:
-        raise UsageError("nothing to build: give --what=cmd/NAME (repeatable)",
-                         hint="e.g. inv build --what=cmd/kube-apiserver --what=cmd/kubectl")
+               environ: Mapping[str, str], groups: list[str] | None = None) -> list[Built]:
+    """`inv build`: plan, then (unless dry run) execute and print one line per binary.
+    No --what: what `make` builds with no WHAT (KUBE_ALL_TARGETS), or the --group lists."""
+    if not whats or groups:
+        from build.targets import default_whats
+
+        whats = list(dict.fromkeys([*whats, *default_whats(tree, list(groups or []))]))
+        if not groups:
+            info(f"no --what: building what `make` builds, the tree's KUBE_ALL_TARGETS ({len(whats)} targets)")
     link_names: list[str] = []
     if hyperkube_links:
         from build.hyperkube import server_names

@@ -174,8 +174,9 @@ class GoCommand:
 
     def shell(self, go: str = "go") -> str:
         """A copy-pasteable rendering, for --dry-run and logs."""
+        unset = "".join(f"-u {k} " for k, v in sorted(self.env.items()) if v is None)
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()) if v is not None)
-        return f"(cd {shlex.quote(str(self.cwd))} && {env} {shlex.join([go, *self.argv[1:]])})"
+        return f"(cd {shlex.quote(str(self.cwd))} && env {unset}{env} {shlex.join([go, *self.argv[1:]])})"
 
 
 @dataclass(frozen=True)

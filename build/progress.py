@@ -16,12 +16,20 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 HEARTBEAT_SECONDS = 30.0
+
+
+def progress_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """How often the plain (CI) lines come: KBUILD_PROGRESS_SECONDS, else every 30 s."""
+    try:
+        return max(0.0, float(environ.get("KBUILD_PROGRESS_SECONDS", HEARTBEAT_SECONDS)))
+    except ValueError:
+        return HEARTBEAT_SECONDS
 _IMPORT_PATH = re.compile(r"^[A-Za-z0-9_.~+\-]+(?:/[A-Za-z0-9_.~+\-]+)*$")
 
 
@@ -158,13 +166,14 @@ class GoOutput:
 
     def __init__(self, label: str, estimate: Estimate | None, *, stream: TextIO = sys.stderr,
                  say: Callable[[str], None] | None = None, live: bool | None = None,
-                 every: float = HEARTBEAT_SECONDS) -> None:
+                 every: float | None = None) -> None:
         self.stream = stream
         self.packages = 0
         self.start = time.monotonic()
         live = on_terminal(stream) if live is None else live
         self.display: _Display = (RichDisplay(label, estimate, stream) if live else
-                                  PlainDisplay(label, estimate, say, stream, every))
+                                  PlainDisplay(label, estimate, say, stream,
+                                               progress_seconds() if every is None else every))
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._tick, daemon=True)
@@ -195,3 +204,63 @@ class GoOutput:
         while not self._done.wait(1.0):
             with self._lock:
                 self.display.update(self.packages, self.elapsed)
+
+
+class Heartbeat:
+    """A line every ``every`` seconds of silence, so a quiet CI job is not taken for a hung one."""
+
+    def __init__(self, label: str, every: float = HEARTBEAT_SECONDS) -> None:
+        self.label, self.every = label, every
+        self.start = self.last = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+    def _run(self) -> None:
+        from common.cli import info
+
+        while not self._done.wait(min(5.0, self.every)):
+            if time.monotonic() - self.last >= self.every:
+                info(f"... {self.label}: still running, {time.monotonic() - self.start:.0f}s")
+                self.last = time.monotonic()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+
+_PHASE = re.compile(r"^\+\+\+ \[\d{4} \d{2}:\d{2}:\d{2}\] (?P<what>.+?)\s*$")
+
+
+class PhaseClock:
+    """The phases of one of the tree's scripts: each `+++ [MMDD HH:MM:SS] ...` status line
+    (kube::log::status) starts one. ``feed`` returns the line saying how long the previous took."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.current: str | None = None
+        self.started = now()
+
+    def feed(self, line: str) -> str | None:
+        m = _PHASE.match(line)
+        if not m:
+            return None
+        done = self.finish()
+        self.current, self.started = m.group("what"), self.now()
+        return done
+
+    def finish(self) -> str | None:
+        """The line for the phase running now, if any (call it when the script ends)."""
+        if self.current is None:
+            return None
+        line = f"+++ {duration(self.now() - self.started)} for: {self.current}"
+        self.current = None
+        return line
+
+    def elapsed(self) -> float:
+        return self.now() - self.started

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import TypeVar
 from build import codegen, uptodate
 from build.golang import GoToolchain
 from build.plan import BuildPlan, GoCommand
+from build.progress import Estimate, GoOutput, Heartbeat, History
 from common.errors import CommandFailed, ToolError
 from common.proc import merged_env, prepend_path, run
 from common.system import sha256_of
@@ -72,8 +74,9 @@ def generate_missing(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, en
         make_env = merged_env(environ, {"GOFLAGS": environ.get("GOFLAGS"), "GOBIN": None})
         prepend_path(make_env, toolchain.bin_dir)
         argv = codegen.make_command(tree, gen.make_target)
-        run(argv, cwd=tree.root, env=make_env, what=" ".join(argv),
-            hint="run it by hand in the tree to see the whole output")
+        with Heartbeat(f"make {gen.make_target}"):
+            run(argv, cwd=tree.root, env=make_env, what=" ".join(argv),
+                hint="run it by hand in the tree to see the whole output")
         if not (tree.root / gen.path).exists():
             raise ToolError(f"make {gen.make_target} ran but {gen.path} is still missing")
         say(f"generated {gen.path} in {time.monotonic() - start:.0f}s")
@@ -92,8 +95,50 @@ def check_cross_compilers(plan: BuildPlan, environ: Mapping[str, str]) -> None:
                                  "variable; or add the binary to KUBE_STATIC_OVERRIDES")
 
 
+def all_fresh(plan: BuildPlan, layout: Layout, toolchain: GoToolchain, environ: Mapping[str, str],
+              fingerprint: str) -> bool:
+    """Every command's binaries are in place with the stamps of these inputs."""
+    for cmd in plan.commands:
+        names = [final.name for _, final in cmd.outputs()]
+        key = _command_key(cmd, toolchain, environ, fingerprint)
+        if uptodate.fresh(uptodate.stamp_file(layout.output, cmd.platform), cmd.outdir, names, key) is None:
+            return False
+    return bool(plan.commands)
+
+
+def progress_key(cmd: GoCommand) -> str:
+    return f"{cmd.platform} {cmd.argv[1]} {' '.join(t.rel for t in cmd.targets)}"
+
+
+def run_go(argv: list[str], *, cwd: Path, env: Mapping[str, str], label: str, history: History | None,
+           key: str, say: Callable[[str], None] | None, what: str) -> None:
+    """Run a go build with ``-v``: its package lines drive the progress display, all else passes through."""
+    estimate = history.get(key) if history else None
+    verbose = [*argv[:2], "-v", *argv[2:]]
+    try:
+        proc = subprocess.Popen(verbose, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=None,
+                                stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1)
+    except FileNotFoundError as exc:
+        raise ToolError(f"{argv[0]}: not found") from exc
+    try:
+        with GoOutput(label, estimate, say=say) as out:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                out.feed(line)
+            code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if code != 0:
+        raise CommandFailed(argv, code, what=what)
+    if history is not None and out.packages:
+        history.put(key, Estimate(out.packages, out.elapsed))
+
+
 def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str], root: Path,
-                place: Callable[[list[tuple[Path, Path]]], T]) -> T:
+                place: Callable[[list[tuple[Path, Path]]], T], *, history: History | None = None,
+                say: Callable[[str], None] | None = None) -> T:
     """Run one go command into its staging dir; on success ``place`` moves the (staged, final) outputs into place."""
     inside = cmd.staging.resolve().parts
     if "_output" not in inside:  # never clear anything outside _output
@@ -103,8 +148,10 @@ def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, st
     ensure_dir(cmd.staging, root)
     argv = [str(toolchain.go), *cmd.argv[1:]]
     try:
-        run(argv, cwd=cmd.cwd, env=command_env(cmd.env, toolchain, environ),
-            what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}")
+        run_go(argv, cwd=cmd.cwd, env=command_env(cmd.env, toolchain, environ),
+               label=f"{' '.join(t.name for t in cmd.targets)} {cmd.platform}", history=history,
+               key=progress_key(cmd), say=say,
+               what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}")
         return place(cmd.outputs())
     finally:
         shutil.rmtree(cmd.staging, ignore_errors=True)
@@ -155,8 +202,13 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
     check_writable(tree.root, layout.output, "write the build outputs")
     ensure_workspace(layout)
     check_cross_compilers(plan, environ)
-    generate_missing(tree, plan, toolchain, environ, say)
     fingerprint = uptodate.tree_fingerprint(tree.root)
+    # Everything up to date: nothing to generate either (a generated file a target needs was there
+    # when it was built, and a missing one changes the fingerprint). Saves `go list -deps` on a no-op.
+    if (force or not all_fresh(plan, layout, toolchain, environ, fingerprint)) \
+            and generate_missing(tree, plan, toolchain, environ, say):
+        fingerprint = uptodate.tree_fingerprint(tree.root)
+    history = History(layout.output / ".kbuild" / "progress.json")
     built: list[Built] = []
     for cmd in plan.commands:
         ensure_dir(cmd.outdir, tree.root)
@@ -177,7 +229,7 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
             f"{' (static)' if cmd.static else ''}")
         place = functools.partial(place_and_record, key=key, stamps=stamps, outdir=cmd.outdir)
         try:
-            digests = run_command(cmd, toolchain, environ, tree.root, place)
+            digests = run_command(cmd, toolchain, environ, tree.root, place, history=history, say=say)
         except CommandFailed as exc:
             exc.hint = exc.hint or "the go output above says why; `inv build --dry-run` prints the exact command"
             raise

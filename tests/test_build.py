@@ -147,7 +147,7 @@ def test_compile_error_fails_with_go_output_and_keeps_old_binary(sample_repo):
     (["--what=cmd/kube-apiservr"], "did you mean: cmd/kube-apiserver"),
     (["--what=cmd/kubectl", "--platform=linux"], "os/arch"),
     (["--what=cmd/kubectl", "--platform=plan9/amd64"], "not one this tree supports"),
-    ([], "nothing to build"),
+    (["--group=nope"], "expected one of"),
 ])
 def test_bad_build_input(sample_repo, args, needle):
     tree = sample_repo("gopath")
@@ -202,3 +202,20 @@ def test_up_to_date_skip_and_what_invalidates_it(sample_repo, tmp_path):
     binary.write_bytes(b"not a binary")
     assert "1 built" in inv(*args, check=True).stderr
     assert "1 built" in inv(*args, "--force", check=True).stderr
+
+
+def test_no_what_builds_what_make_builds_and_groups_pick_a_list(sample_repo):
+    tree = sample_repo("gopath")
+    result = inv("build", "--kube-root", str(tree), check=True)
+    assert "KUBE_ALL_TARGETS (3 targets)" in result.stderr
+    bindir = tree / "_output/local/bin/linux/amd64"
+    assert sorted(p.name for p in bindir.iterdir()) == ["kube-apiserver", "kubectl", "kubelet"]
+    dry = inv("build", "--kube-root", str(tree), "--group", "client", "--dry-run", check=True)
+    assert dry.stdout.count("go build") == 1 and "k8s.io/kubernetes/cmd/kubectl" in dry.stdout
+    assert "cmd/kubelet" not in dry.stdout
+    bad = inv("build", "--kube-root", str(tree), "--group", "servers")
+    assert bad.returncode == 2 and "expected one of server, node, client, test, test-server" in bad.stderr
+    golang = tree / "hack/lib/golang.sh"
+    golang.write_text(golang.read_text().replace("KUBE_ALL_TARGETS=(", "KUBE_OTHER_TARGETS=("))
+    none = inv("build", "--kube-root", str(tree))
+    assert none.returncode == 2 and "no KUBE_ALL_TARGETS" in none.stderr and "--what=cmd/NAME" in none.stderr

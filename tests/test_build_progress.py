@@ -79,3 +79,50 @@ def test_go_output_counts_packages_and_passes_the_rest_through():
             out.feed(line + "\n")
     assert out.packages == 2
     assert stream.getvalue().splitlines() == GO_ERRORS[:2]
+
+
+def test_phase_clock_times_each_status_line():
+    from build.progress import PhaseClock
+
+    now = [100.0]
+    clock = PhaseClock(lambda: now[0])
+    assert clock.feed("some output") is None and clock.finish() is None
+    assert clock.feed("+++ [0113 13:19:01] Building go targets for linux/amd64") is None
+    assert clock.current == "Building go targets for linux/amd64"
+    now[0] += 75
+    assert clock.feed("    k8s.io/kubernetes/cmd/kube-apiserver (static)") is None
+    assert clock.feed("+++ [0113 13:20:16] Building tarball: src") == \
+        "+++ 1m15s for: Building go targets for linux/amd64"
+    now[0] += 4
+    assert clock.finish() == "+++ 4s for: Building tarball: src"
+    assert clock.finish() is None
+
+
+@pytest.mark.go
+def test_build_shows_package_progress_and_remembers_the_count(sample_repo, go_toolchain):
+    """Off a terminal: plain progress lines from go's -v package lines; the next build of the
+    same target shows the count of the last one as its total. go's errors still get through."""
+    import os
+
+    from tests.conftest import inv, require
+
+    require(go_toolchain is not None, "a Go toolchain")
+    tree = sample_repo("gopath")
+    env = {**os.environ, "KBUILD_PROGRESS_SECONDS": "0"}
+    main = tree / "cmd/kubectl/kubectl.go"
+    main.write_text(main.read_text() + "\n// progress test 1\n")
+    first = inv("build", "--kube-root", str(tree), "--what=cmd/kubectl", env=env, check=True)
+    lines = [ln for ln in first.stderr.splitlines() if ln.startswith("kubectl linux/amd64: ")]
+    assert lines and lines[0].startswith("kubectl linux/amd64: 1 packages"), first.stderr
+    count = int(lines[-1].split(": ")[1].split()[0])
+    history = json.loads((tree / "_output/local/.kbuild/progress.json").read_text())
+    assert history["linux/amd64 build cmd/kubectl"]["packages"] == count
+    main.write_text(main.read_text() + "\n// progress test 2\n")
+    second = inv("build", "--kube-root", str(tree), "--what=cmd/kubectl", env=env, check=True)
+    assert any(ln.startswith("kubectl linux/amd64: 1/") and f"/{count} packages" in ln
+               for ln in second.stderr.splitlines()), second.stderr
+    # The package lines themselves are not echoed; a compile error is, unchanged.
+    assert "k8s.io/kubernetes/cmd/kubectl\n" not in second.stderr
+    main.write_text(main.read_text() + "\nfunc broken() { undefined_thing() }\n")
+    failed = inv("build", "--kube-root", str(tree), "--what=cmd/kubectl", env=env)
+    assert failed.returncode != 0 and "undefined: undefined_thing" in failed.stderr

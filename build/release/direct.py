@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from build.progress import Heartbeat
 from build.release.plan import ContainerSpec
-from build.release.process import Heartbeat
 from common.errors import KBError
 
 

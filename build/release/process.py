@@ -8,14 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from build.progress import HEARTBEAT_SECONDS, Heartbeat, PhaseClock
 from common.errors import KBError, exit_code_of
-
-HEARTBEAT_SECONDS = 30.0
 
 
 def run_logged(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], overlay: Mapping[str, str],
@@ -29,48 +26,31 @@ def run_logged(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], overla
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                                 text=True, errors="replace", bufsize=1)
+        clock = PhaseClock()
         with Heartbeat(label, heartbeat) as beat:
             try:
                 assert proc.stdout is not None
                 for line in proc.stdout:
                     beat.touch()
+                    text = line.rstrip("\n")
+                    done = clock.feed(text)
+                    if done:
+                        out(done)
+                    if clock.current:
+                        beat.label = f"{label} [{clock.current}]"
                     fh.write(line)
-                    out(line.rstrip("\n"))
-                return proc.wait()
+                    out(text)
+                code = proc.wait()
+                done = clock.finish()
+                if done:
+                    out(done)
+                return code
             except KeyboardInterrupt:
                 stop_group(proc)
                 if on_interrupt is not None:
                     on_interrupt()
                 fh.write("# interrupted\n")
                 raise
-
-
-class Heartbeat:
-    """A line every ``every`` seconds of silence, so a quiet CI job is not taken for a hung one."""
-
-    def __init__(self, label: str, every: float = HEARTBEAT_SECONDS) -> None:
-        self.label, self.every = label, every
-        self.start = self.last = time.monotonic()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def touch(self) -> None:
-        self.last = time.monotonic()
-
-    def _run(self) -> None:
-        from common.cli import info
-
-        while not self._done.wait(min(5.0, self.every)):
-            if time.monotonic() - self.last >= self.every:
-                info(f"... {self.label}: still running, {time.monotonic() - self.start:.0f}s")
-                self.last = time.monotonic()
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
 
 
 def stop_group(proc: subprocess.Popen[str]) -> None:
