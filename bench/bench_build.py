@@ -10,10 +10,12 @@ Figures (all wall time, time.perf_counter around a subprocess):
 * ``inv build``             the whole task, warm GOCACHE, nothing changed (the up-to-date skip)
 * ``inv build --force``     the whole task rebuilding anyway (go build + kbuild's own overhead)
 * ``raw go build``          the exact go command(s) ``inv build --dry-run`` prints, run directly
-                            (no shell), output redirected to a temp dir
+                            (no shell), output redirected to an empty temp dir (go links)
+* ``Go's no-op``            the same with its output left in place (Go 1.27 skips the relink)
 * ``make WHAT=...``         the tree's own build, which reruns Kubernetes' generators every time
 
-Ratios: inv build / raw go build (target <= 1.3; also shown for --force), make / inv build (target >= 5).
+Ratios: no-op inv build / Go's no-op (target <= 0.5), inv build --force / raw go build (target <= 1.1),
+make / inv build (target >= 5).
 Progress goes to stderr, the table to stdout. Exit 0 unless a command fails (then one
 ``error:`` line on stderr and exit 1; 2 for bad arguments).
 """
@@ -40,7 +42,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 DEFAULT_GOCACHE = Path.home() / ".cache" / "kbuild" / "gocache"
-TARGET_INV_OVER_RAW = 1.3      # inv build / raw go build: at most
+TARGET_NOOP_OVER_GO_NOOP = 0.5  # no-op inv build / Go's own no-op (go build -o <up-to-date output>): at most
+TARGET_FORCED_OVER_RAW = 1.1    # inv build --force / raw go build (relinking): at most
 TARGET_MAKE_OVER_INV = 5.0     # make WHAT / inv build: at least
 TARGET_LIST_SECONDS = 0.5      # inv --list median: at most
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -416,6 +419,23 @@ def bench(args: argparse.Namespace) -> Report:
 
         label = "raw go build" + (f" ({len(commands)} commands)" if len(commands) > 1 else "")
         timings.append(time_task(label, args.runs, True, raw_once, before=clear_outputs))
+        # 2b'. Go's own no-op: the same command with its up-to-date output already in place
+        # (Go 1.27 leaves it alone instead of relinking): what a no-op `inv build` is measured against.
+        timings.append(time_task("raw go build, output in place (Go's no-op)", args.runs, True, raw_once))
+        # v1.20's GOLDFLAGS default has -buildid=: with no build ID in the binary Go cannot tell it is up
+        # to date and relinks every time. The same command without it is the fastest no-op Go has.
+        if any("-buildid=" in a for _, argv, _ in runs for a in argv):
+            plain = [(c, [re.sub(r"(?<!\S)-buildid=(?=\s|$)\s?", "", a) if i and argv[i - 1] == "-ldflags" else a
+                          for i, a in enumerate(argv)], e) for c, argv, e in runs]
+            for d in outdirs:
+                shutil.rmtree(d, ignore_errors=True)
+                d.mkdir(parents=True)
+
+            def plain_once() -> float:
+                return sum(run_timed(argv, cwd=c.cwd, env=e, what=f"raw go {argv[1]} of {what}")
+                           for c, argv, e in plain)
+
+            timings.append(time_task("Go's no-op, ldflags without -buildid=", args.runs, True, plain_once))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -451,9 +471,12 @@ def bench(args: argparse.Namespace) -> Report:
                             "WHAT (use --skip-make), or SOURCE_DATE_EPOCH made the binary identical")
     timings.append(make)
 
+    noops = [tm for tm in timings if "no-op" in tm.label and tm.samples]
+    go_noop = min(noops, key=lambda tm: tm.median)
     ratios = [
-        ratio_row("inv build / raw go build", inv_build, timings[3], TARGET_INV_OVER_RAW, at_most=True),
-        ratio_row("inv build --force / raw go build", forced, timings[3], TARGET_INV_OVER_RAW, at_most=True),
+        ratio_row(f"inv build (no-op) / {go_noop.label}", inv_build, go_noop, TARGET_NOOP_OVER_GO_NOOP,
+                  at_most=True),
+        ratio_row("inv build --force / raw go build", forced, timings[3], TARGET_FORCED_OVER_RAW, at_most=True),
         ratio_row("make WHAT / inv build", make, inv_build, TARGET_MAKE_OVER_INV, at_most=False),
     ]
     list_median = timings[0].median

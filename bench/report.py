@@ -108,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"`make WHAT={what}`", _median(make) if make else None),
         _row(f"raw `go build` of {what}, same flags", _median(t["raw go build"]), "-", None),
     ]
+    noop = t.get("Go's no-op, ldflags without -buildid=") or t.get("raw go build, output in place")
+    if noop:
+        rows.append(_row(f"`inv build --what={what}` (nothing changed)", _median(t[f"inv build {what}"]),
+                         f"Go's own no-op: {noop.label}", _median(noop)))
     cold = next(v for k, v in t.items() if k.startswith("inv images, cold"))
     by_hand = next(v for k, v in t.items() if k.startswith("docker pull + tag by hand"))
     warm = next(v for k, v in t.items() if k.startswith("inv images, warm"))

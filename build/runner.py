@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import shutil
@@ -157,17 +158,19 @@ def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, st
         shutil.rmtree(cmd.staging, ignore_errors=True)
 
 
-def place_and_record(pairs: list[tuple[Path, Path]], key: str, stamps: Path, outdir: Path) -> dict[str, str]:
+def place_and_record(pairs: list[tuple[Path, Path]], key: Callable[[str], str], fingerprint: Callable[[], str],
+                     stamps: Path, outdir: Path) -> dict[str, str]:
     """Rename the staged binaries into place and record them, as one step under the stamps lock.
 
     Two builds at once may each place their binary; the lock keeps the last one placed and the
     last one recorded the same, so a binary always matches its stamp. Returns {name: sha256}.
     """
     digests = {final.name: sha256_of(staged) for staged, final in pairs}  # rename keeps the bytes
+    stamp = key(fingerprint())
     with uptodate.locked(stamps):
         for staged, final in pairs:
             os.replace(staged, final)
-        uptodate.record(stamps, outdir, {name: (key, sha) for name, sha in digests.items()})
+        uptodate.record(stamps, outdir, {name: (stamp, sha) for name, sha in digests.items()})
     return digests
 
 
@@ -202,21 +205,30 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
     check_writable(tree.root, layout.output, "write the build outputs")
     ensure_workspace(layout)
     check_cross_compilers(plan, environ)
-    fingerprint = uptodate.tree_fingerprint(tree.root)
-    # Everything up to date: nothing to generate either (a generated file a target needs was there
-    # when it was built, and a missing one changes the fingerprint). Saves `go list -deps` on a no-op.
-    if (force or not all_fresh(plan, layout, toolchain, environ, fingerprint)) \
-            and generate_missing(tree, plan, toolchain, environ, say):
-        fingerprint = uptodate.tree_fingerprint(tree.root)
+    if force:
+        # Rebuilding anyway: the tree's fingerprint (for the new stamps) is taken while go works.
+        generate_missing(tree, plan, toolchain, environ, say)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        walked = pool.submit(uptodate.tree_fingerprint, tree.root)
+        pool.shutdown(wait=False)
+        fingerprint: Callable[[], str] = walked.result
+    else:
+        known = uptodate.tree_fingerprint(tree.root)
+        # Everything up to date: nothing to generate either (a generated file a target needs was there
+        # when it was built, and a missing one changes the fingerprint). Saves `go list -deps` on a no-op.
+        if not all_fresh(plan, layout, toolchain, environ, known) \
+                and generate_missing(tree, plan, toolchain, environ, say):
+            known = uptodate.tree_fingerprint(tree.root)
+        fingerprint = functools.partial(str, known)
     history = History(layout.output / ".kbuild" / "progress.json")
     built: list[Built] = []
     for cmd in plan.commands:
         ensure_dir(cmd.outdir, tree.root)
-        key = _command_key(cmd, toolchain, environ, fingerprint)
         names = [final.name for _, final in cmd.outputs()]
         stamps = uptodate.stamp_file(layout.output, cmd.platform)
         ensure_dir(stamps.parent, tree.root)
-        recorded = None if force else uptodate.fresh(stamps, cmd.outdir, names, key)
+        recorded = None if force else uptodate.fresh(stamps, cmd.outdir, names,
+                                                     _command_key(cmd, toolchain, environ, fingerprint()))
         if recorded is not None:
             say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
                 " (inputs unchanged; --force rebuilds)")
@@ -227,7 +239,8 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         start = time.monotonic()
         say(f"building {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
             f"{' (static)' if cmd.static else ''}")
-        place = functools.partial(place_and_record, key=key, stamps=stamps, outdir=cmd.outdir)
+        place = functools.partial(place_and_record, key=functools.partial(_command_key, cmd, toolchain, environ),
+                                  fingerprint=fingerprint, stamps=stamps, outdir=cmd.outdir)
         try:
             digests = run_command(cmd, toolchain, environ, tree.root, place, history=history, say=say)
         except CommandFailed as exc:
