@@ -98,8 +98,15 @@ def run_pipeline(tree: KubeTree, environ: Mapping[str, str], *, whats: list[str]
             code = step.code
             info(f"ERROR {step.name}: {step.detail}")
         step.seconds = round(time.monotonic() - start, 2)
-    write_report(report_path, steps, code)
-    write_junit(junit_path, steps)
+    try:
+        write_report(report_path, steps, code)
+        write_junit(junit_path, steps)
+    except OSError as exc:
+        if not code:
+            raise  # the funnel names the path: that is the one error
+        # A step failed already (a read-only tree, say): that is the error; the report is a casualty.
+        info(f"(no report written: {exc.filename or report_path}: {exc.strerror or exc})")
+        return code
     info(f"report: {report_path}; junit: {junit_path}")
     return code
 

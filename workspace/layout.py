@@ -47,7 +47,8 @@ class Layout:
 def read_only_hint(root: Path) -> str:
     """Copying is the fix: kbuild's outputs live in the tree's _output, and Kubernetes' OUT_DIR and
     KUBE_OUTPUT_SUBPATH only move them to another place inside the tree."""
-    copy = f"/tmp/{root.name or 'kubernetes'}"
+    name = root.name or "kubernetes"
+    copy = f"/tmp/{name}" if Path(f"/tmp/{name}") != root else f"/tmp/{name}-copy"
     return (f"copy the tree somewhere writable and build there: cp -a {shlex.quote(str(root))} {shlex.quote(copy)}"
             f" (outputs go to the tree's _output; there is no option to put them elsewhere)")
 
