@@ -126,3 +126,15 @@ def test_build_shows_package_progress_and_remembers_the_count(sample_repo, go_to
     main.write_text(main.read_text() + "\nfunc broken() { undefined_thing() }\n")
     failed = inv("build", "--kube-root", str(tree), "--what=cmd/kubectl", env=env)
     assert failed.returncode != 0 and "undefined: undefined_thing" in failed.stderr
+
+
+def test_live_bar_passes_go_output_through_the_console():
+    """On a terminal the bar is rich's; go's own lines are printed through rich's console, above it."""
+    stream = io.StringIO()
+    with GoOutput("kubectl linux/amd64", Estimate(2, 1), stream=stream, live=True) as out:
+        out.feed("runtime\n")
+        out.feed("cmd/kubectl/kubectl.go:1:1: expected 'package'\n")
+        out.feed("k8s.io/kubernetes/cmd/kubectl\n")
+    assert out.packages == 2
+    assert "cmd/kubectl/kubectl.go:1:1: expected 'package'" in stream.getvalue()
+    assert "k8s.io/kubernetes/cmd/kubectl" not in stream.getvalue().replace("cmd/kubectl/kubectl.go", "")
