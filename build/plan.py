@@ -258,7 +258,8 @@ def tags_from_goflags(goflags: str) -> list[str]:
 
 def compile_flags(style: FlagStyle, root: str, workdir: str, version_ld: str,
                   environ: Mapping[str, str], debug: bool) -> list[str]:
-    """-trimpath/-gcflags/-asmflags/-ldflags as the tree's build_binaries spells them."""
+    """-trimpath/-gcflags/-asmflags/-ldflags as the tree's build_binaries spells them, to the space:
+    go records -gcflags (and, without -trimpath, -ldflags) verbatim in the binary's build info."""
     user_gc = environ.get("GOGCFLAGS", "")
     user_ld = environ.get("GOLDFLAGS")
     flags: list[str] = []
@@ -267,27 +268,29 @@ def compile_flags(style: FlagStyle, root: str, workdir: str, version_ld: str,
         # v1.20-style: GOLDFLAGS defaults to "-s -w -buildid=", trimpath of KUBE_ROOT, no all=.
         ld_base = user_ld if user_ld is not None else ("-buildid=" if debug else "-s -w -buildid=")
         trim = trimpath_field(root)
-        gc = f"{user_gc} {trim}".strip()
-        if debug:
-            gc = f"all=-N -l {gc}"
-        values += [("-gcflags", gc), ("-asmflags", trim), ("-ldflags", f"{ld_base} {version_ld}".strip())]
+        gc = f"{user_gc} {trim}"
+        if debug:  # --debug: v1.20 itself has no debug build
+            gc = f"all=-N -l {gc.strip()}"
+        values += [("-gcflags", gc), ("-asmflags", trim), ("-ldflags", f"{ld_base} {version_ld}")]
     else:
-        ld = f"all={version_ld} {user_ld or ''}".strip() + ("" if debug else " -s -w")
+        ld = f"all={version_ld} {user_ld or ''}" + ("" if debug else " -s -w")
         if style.go_trimpath:
             # Workspace era: go's own -trimpath (not in a debug build), no asmflags.
             if not debug:
                 flags.append("-trimpath")
-            values.append(("-gcflags", f"{user_gc} all=-N -l".strip() if debug else user_gc))
+            values.append(("-gcflags", f"{user_gc} all=-N -l" if debug else user_gc))
         elif debug:
-            values += [("-gcflags", f"{user_gc} all=-N -l".strip()), ("-asmflags", "")]
+            values += [("-gcflags", f"{user_gc} all=-N -l"), ("-asmflags", "")]
         else:
             # Middle era: trim the directory the build runs in (the GOPATH link).
             trim = trimpath_field(workdir)
-            values += [("-gcflags", f"all={trim} {user_gc}".strip()), ("-asmflags", f"all={trim}")]
+            values += [("-gcflags", f"all={trim} {user_gc}"), ("-asmflags", f"all={trim}")]
         values.append(("-ldflags", ld))
     for name, value in values:
         if name == "-asmflags" and not style.asmflags:
             continue
+        if not style.gcflags_always:
+            value = value.strip()  # no build_binaries to copy: the era's flags, tidily
         if value or (style.gcflags_always and name != "-ldflags"):
             flags += spell(style, name, value)
     return flags

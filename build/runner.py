@@ -55,7 +55,8 @@ def generate_missing(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, en
     first = plan.commands[0]
     packages = [a for a in first.argv if a.startswith("k8s.io/") or a.startswith("./")]
     packages += [t.package(tree.era.module_mode) for c in plan.commands[1:] for t in c.targets]
-    env = command_env({**first.env, "GOOS": None, "GOARCH": None, "CGO_ENABLED": "0"}, toolchain, environ)
+    env = command_env({**first.env, "GOOS": None, "GOARCH": None, "CGO_ENABLED": "0", "PWD": str(first.cwd)},
+                      toolchain, environ)
     # `*.test` targets also compile their _test.go files: -test lists what those import too
     # (e2e.test needs test/e2e/generated only through e2e_test.go).
     tests = ["-test"] if any(c.argv[1] == "test" for c in plan.commands) else []
@@ -149,7 +150,9 @@ def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, st
     ensure_dir(cmd.staging, root)
     argv = [str(toolchain.go), *cmd.argv[1:]]
     try:
-        run_go(argv, cwd=cmd.cwd, env=command_env(cmd.env, toolchain, environ),
+        # PWD as `cd` sets it: go takes its working directory from PWD when it names the same place, so
+        # a build in the GOPATH link sees (and -trimpath=<link> trims) the link's paths, as under make.
+        run_go(argv, cwd=cmd.cwd, env={**command_env(cmd.env, toolchain, environ), "PWD": str(cmd.cwd)},
                label=f"{' '.join(t.name for t in cmd.targets)} {cmd.platform}", history=history,
                key=progress_key(cmd), say=say,
                what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}")

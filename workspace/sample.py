@@ -125,7 +125,8 @@ _GOPATH_SETUP_LINES = """  export GOPATH="${KUBE_GOPATH}"
   # Change directories so that we are within the GOPATH.
   cd "${KUBE_GOPATH}/src/${KUBE_GO_PACKAGE}"
 """
-_MODULE_SETUP_LINES = """  export GOCACHE="${GOCACHE:-${KUBE_OUTPUT}/go-build-cache}"
+_MODULE_SETUP_LINES = """  export GOPATH="${KUBE_GOPATH}"
+  export GOCACHE="${GOCACHE:-${KUBE_OUTPUT}/go-build-cache}"
 
   # Build from the root; go.work ties in the staging modules.
   cd "${KUBE_ROOT}"
@@ -139,6 +140,141 @@ _WANT_GO_VERSION_BLOCK = """  local want_go_version
   fi
 }
 """
+
+# hack/lib/golang.sh's go command block, as each era spells it (the gopath spelling is checked in).
+_GO_COMMAND_START = "# --- the go command, as this era spells it (workspace/sample.py reshapes this block) ---\n"
+_GO_COMMAND_END = "# --- end of the go command ---\n"
+
+_BUILD_ARGS_MODULES = """      -installsuffix=static
+      ${goflags:+"${goflags[@]}"}
+      -gcflags="${gogcflags}"
+      -asmflags="${goasmflags}"
+      -ldflags="${goldflags}"
+      -tags="${gotags:-}"
+"""
+_BUILD_ARGS_WORKSPACE = """      -installsuffix=static
+      ${goflags:+"${goflags[@]}"}
+      -gcflags="${gogcflags}"
+      -ldflags="${goldflags}"
+      -tags="${gotags:-}"
+"""
+
+
+def _go_command_block(install: str, build_args: str, flags: str) -> str:
+    nonstatic_args = build_args.replace("      -installsuffix=static\n", "")
+    return f"""{_GO_COMMAND_START}kube::golang::build_some_binaries() {{
+  {install} "${{build_args[@]}}" "$@"
+}}
+
+kube::golang::build_binaries_for_platform() {{
+  umask 0022
+  local platform=$1
+  local -a statics=()
+  local -a nonstatics=()
+  local binary
+  for binary in "${{binaries[@]}}"; do
+    if kube::golang::is_statically_linked_library "${{binary}}"; then
+      statics+=("${{binary}}")
+    else
+      nonstatics+=("${{binary}}")
+    fi
+  done
+
+  local -a build_args
+  if [[ "${{#statics[@]}}" != 0 ]]; then
+    build_args=(
+{build_args}    )
+    CGO_ENABLED=0 kube::golang::build_some_binaries "${{statics[@]}}"
+  fi
+
+  if [[ "${{#nonstatics[@]}}" != 0 ]]; then
+    build_args=(
+{nonstatic_args}    )
+    kube::golang::build_some_binaries "${{nonstatics[@]}}"
+  fi
+}}
+
+# Build the given targets (or KUBE_ALL_TARGETS) for KUBE_BUILD_PLATFORMS (or the host), in a
+# subshell so the caller's environment stays as it was. Dash arguments go to go.
+kube::golang::build_binaries() {{
+  (
+    kube::golang::setup_env
+
+    local host_platform
+    host_platform=$(kube::golang::host_platform)
+
+    local goflags goldflags goasmflags gogcflags gotags
+    goflags=()
+{flags}
+    # Tags given in GOFLAGS join the tree's own.
+    gotags="selinux,notest,$(echo "${{GOFLAGS:-}}" | sed -ne 's|.*-tags=\\([^-]*\\).*|\\1|p')"
+
+    local -a targets=()
+    local arg
+    for arg; do
+      if [[ "${{arg}}" == -* ]]; then
+        goflags+=("${{arg}}")
+      else
+        targets+=("${{arg}}")
+      fi
+    done
+    if [[ ${{#targets[@]}} -eq 0 ]]; then
+      targets=("${{KUBE_ALL_TARGETS[@]}}")
+    fi
+
+    local -a platforms
+    IFS=" " read -ra platforms <<< "${{KUBE_BUILD_PLATFORMS:-}}"
+    if [[ ${{#platforms[@]}} -eq 0 ]]; then
+      platforms=("${{host_platform}}")
+    fi
+
+    local -a binaries=()
+    local target
+    for target in "${{targets[@]}}"; do
+      binaries+=("${{KUBE_GO_PACKAGE}}/${{target#./}}")
+    done
+
+    local platform
+    for platform in "${{platforms[@]}}"; do
+      echo "+++ Building go targets for ${{platform}}"
+      (
+        kube::golang::set_platform_envs "${{platform}}"
+        kube::golang::build_binaries_for_platform "${{platform}}"
+      )
+    done
+  )
+}}
+{_GO_COMMAND_END}"""
+
+
+# v1.2x: all= prefixes, trimming the directory the build runs in (the GOPATH link), DBG=1.
+_GO_COMMAND_MODULES = _go_command_block("GO111MODULE=on GOPROXY=off go install", _BUILD_ARGS_MODULES, """
+    # The build runs in the GOPATH link: trim that.
+    local trimroot
+    trimroot=$(pwd)
+    goasmflags="all=-trimpath=${trimroot}"
+    gogcflags="all=-trimpath=${trimroot} ${GOGCFLAGS:-}"
+    if [[ "${DBG:-}" == 1 ]]; then
+      # A debugger wants optimisations and inlining off and full paths.
+      gogcflags="${GOGCFLAGS:-} all=-N -l"
+      goasmflags=""
+    fi
+    goldflags="all=$(kube::version::ldflags) ${GOLDFLAGS:-}"
+    if [[ "${DBG:-}" != 1 ]]; then
+      goldflags="${goldflags} -s -w"
+    fi""")
+
+# v1.30+: go's own -trimpath, no asmflags, from KUBE_ROOT.
+_GO_COMMAND_WORKSPACE = _go_command_block("GOPROXY=off go install", _BUILD_ARGS_WORKSPACE, """
+    gogcflags="${GOGCFLAGS:-}"
+    goldflags="all=$(kube::version::ldflags) ${GOLDFLAGS:-}"
+    if [[ "${DBG:-}" == 1 ]]; then
+      # A debugger wants optimisations and inlining off and full paths.
+      gogcflags="${gogcflags} all=-N -l"
+    else
+      goldflags="${goldflags} -s -w"
+      goflags+=("-trimpath")
+    fi""")
 
 # The end of hack/lib/golang.sh's KUBE_ALL_TARGETS list, before and after the hyperkube variant.
 _ALL_TARGETS_END = "  cmd/kubelet\n)\n"
@@ -220,6 +356,7 @@ def _to_modules(root: Path) -> None:
     lib = root / "hack" / "lib"
     _replace(lib / "init.sh", _INIT_GOPATH_BLOCK, _INIT_MODULES_BLOCK)
     _replace(lib / "version.sh", _LDFLAG_VENDOR_LINES, _LDFLAG_VENDOR_LINES + _LDFLAG_PLAIN_LINES)
+    _remove_between(lib / "golang.sh", _GO_COMMAND_START, _GO_COMMAND_END, _GO_COMMAND_MODULES)
     _generate_openapi(root)
     _drop_gitignore_openapi(root)
 
@@ -242,6 +379,7 @@ def _to_workspace(root: Path) -> None:
     _replace(golang, _CREATE_GOPATH_CALL, "")
     _replace(golang, _GOPATH_SETUP_LINES, _MODULE_SETUP_LINES)
     _remove_between(golang, _MIN_GO_VERSION_BLOCK_START, _MIN_GO_VERSION_BLOCK_END, _WANT_GO_VERSION_BLOCK)
+    _remove_between(golang, _GO_COMMAND_START, _GO_COMMAND_END, _GO_COMMAND_WORKSPACE)
     _generate_openapi(root)
     _drop_gitignore_openapi(root)
 
