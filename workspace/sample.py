@@ -19,7 +19,10 @@
     vendor directory holding just the ``vendor/modules.txt`` that
     ``go work vendor`` writes.
 
-The later two eras also carry the generated OpenAPI file, as if committed.
+The later two eras also carry the generated OpenAPI file, as if committed. Each
+shape's ``hack/lib/golang.sh`` has that era's spelling of ``kube::golang::build_binaries``
+(v1.20: ``-installsuffix static``, ``-trimpath=$KUBE_ROOT``; v1.2x: ``all=`` prefixes and
+``-flag=value``; v1.30: go's ``-trimpath``, no ``-asmflags``), which ``make all`` runs.
 
 A *variant* adds to any era's shape. :data:`VARIANTS` lists them:
 
