@@ -297,6 +297,64 @@ def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = No
 
 @task(help={
     "kube_root": KUBE_ROOT_HELP,
+    "save": "write the kit for the tree to this file: its source (a git bundle of HEAD and its tags, or its "
+            "files without _output), the release mode's images, the Go toolchain, kbuild and its wheels",
+    "load": "unpack this kit under --dest: every sha256 verified first; the tree, Go, a venv with kbuild, "
+            "the images loaded into the engine (ids checked)",
+    "dest": "with --load: the directory to unpack into (new or empty; left as it was on any failure)",
+    "list": "print this kit's manifest (parts, sizes, sha256s, version stamp, images) without unpacking",
+    "json": "with --list: print the manifest as JSON",
+    "mode": "with --save: the release mode whose images go in (script, direct or native; default: "
+            "release.mode in invoke.yaml, else script)",
+    "no_images": "with --save: leave the images out; with --load: don't load them (kept under DIR/images)",
+    "docker_host": "engine to save the images from / load them into (default $DOCKER_HOST)",
+})
+def kit(c: Context, kube_root: str | None = None, save: str = "", load: str = "", dest: str = "",
+        list: str = "", json: bool = False, mode: str = "", no_images: bool = False,
+        docker_host: str | None = None) -> None:
+    """An offline kit: one file with everything a build needs on a machine with no network at all."""
+    from common.errors import UsageError
+
+    chosen = [flag for flag, value in (("--save", save), ("--load", load), ("--list", list)) if value]
+    if len(chosen) != 1:
+        raise UsageError("give one of --save FILE, --load FILE --dest DIR or --list FILE"
+                         + (f" (not {' and '.join(chosen)})" if chosen else ""))
+    if list:
+        from kit.load import describe, list_kit
+
+        manifest = list_kit(Path(list))
+        print(manifest.to_json() if json else "\n".join(describe(manifest)), end="" if json else "\n")
+        return
+    from kit.progress import make_reporter
+
+    if load:
+        from kit.load import after_load, load_kit
+
+        if not dest:
+            raise UsageError("--load needs --dest DIR (a new or empty directory)")
+        report = make_reporter()
+        try:
+            done = load_kit(Path(load), Path(dest), os.environ, report, with_images=not no_images,
+                            docker_host=docker_host)
+        finally:
+            report.close()
+        print("\n".join(after_load(done)))
+        return
+    from kit.save import save_kit
+
+    tree = _tree(c, kube_root)
+    report = make_reporter()
+    try:
+        manifest = save_kit(tree, os.environ, Path(save), report, mode=_mode(c, mode), with_images=not no_images,
+                            docker_host=docker_host)
+    finally:
+        report.close()
+    print(f"saved {save}: {len(manifest.parts)} parts, {Path(save).stat().st_size / 1048576:.1f} MB, "
+          f"{manifest.stamp.get('gitVersion') or 'no version'}, {len(manifest.images)} images")
+
+
+@task(help={
+    "kube_root": KUBE_ROOT_HELP,
     "all": "remove all of _output (release tarballs, logs, dockerized outputs), not just _output/local",
 })
 def clean(c: Context, kube_root: str | None = None, all: bool = False) -> None:
@@ -308,7 +366,8 @@ def clean(c: Context, kube_root: str | None = None, all: bool = False) -> None:
     print("\n".join(f"removed {p}" for p in removed) or "nothing to remove")
 
 
-ns = Collection(source, workspace, version, build, demo, images, release, compare, ci, smoke, doctor, clean)
+ns = Collection(source, workspace, version, build, demo, images, release, compare, ci, smoke, doctor, clean,
+                kit)
 ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"},
               "release": {"mode": "script"}})
 

@@ -1,0 +1,75 @@
+"""`inv kit --load FILE --dest DIR` and `inv kit --list FILE`: kit.unpack's load with the images
+loaded in-process (the engine is reached before anything is read), errors through the task funnel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from common.errors import KBError, UsageError
+from kit.plan import KitError, Manifest, check_dest, next_steps
+from kit.unpack import Loaded, Reporter, install, read_manifest
+
+
+def _as_kb(exc: KitError) -> KBError:
+    return KBError(exc.message, hint=exc.hint)
+
+
+def load_kit(kit: Path, dest: Path, environ: Mapping[str, str], report: Reporter, *, with_images: bool = True,
+             docker_host: str | None = None) -> Loaded:
+    """Verify, unpack, make the venv, load the images and check their ids; DIR as it was on failure."""
+    from images.engine import Engine
+    from kit.images import load_and_check
+
+    if not kit.is_file():
+        raise UsageError(f"--load {kit}: no such file")
+    try:
+        check_dest(dest.absolute())  # before the engine: the cheapest refusals first
+        manifest = read_manifest(kit)
+        engine = Engine.connect(environ, docker_host) if with_images and manifest.images else None
+
+        def load(images_tar: Path, manifest: Manifest) -> None:
+            assert engine is not None
+            load_and_check(engine, images_tar, manifest, lambda n: report.advance("load images", n))
+
+        return install(kit, dest, report, load if engine is not None else None)
+    except KitError as exc:
+        raise _as_kb(exc) from None
+
+
+def describe(manifest: Manifest) -> list[str]:
+    """`inv kit --list`: what is in the kit, one line per part and image."""
+    stamp = manifest.stamp
+    lines = [
+        f"tree     {stamp.get('gitVersion') or '(no version)'} {stamp.get('gitCommit', '')[:14]} "
+        f"{stamp.get('gitTreeState', '')} built {stamp.get('buildDate', '')} ({manifest.tree})",
+        f"kbuild   {manifest.tool_version}; wheels for Python {manifest.python} on {manifest.platform}",
+        f"go       {manifest.go_version} (the tree needs {manifest.go_minimum or 'any'})",
+        f"images   {len(manifest.images)}" + (f" for --mode {manifest.mode}" if manifest.mode else " (saved without)"),
+        f"created  {manifest.created}",
+        "",
+        f"{'PART':14} {'KIND':14} {'SIZE':>11}  SHA256",
+    ]
+    for p in manifest.parts:
+        lines.append(f"{p.name:14} {p.kind:14} {p.size / 1048576:8.1f} MB  {p.sha256}")
+    lines.append(f"{'total':14} {'':14} {manifest.size / 1048576:8.1f} MB")
+    for i in manifest.images:
+        lines.append(f"image    {i.name}  {i.id}" + (f"  {', '.join(i.repo_digests)}" if i.repo_digests else ""))
+    return lines
+
+
+def list_kit(kit: Path) -> Manifest:
+    if not kit.is_file():
+        raise UsageError(f"--list {kit}: no such file")
+    try:
+        return read_manifest(kit)
+    except KitError as exc:
+        raise _as_kb(exc) from None
+
+
+def after_load(done: Loaded) -> list[str]:
+    head = f"unpacked into {done.dest}"
+    if done.manifest.images:
+        head += (f"; {len(done.manifest.images)} images loaded, ids as recorded" if done.images_loaded else
+                 f"; images not loaded: inv images --load {done.dest / 'images' / 'images.tar'}")
+    return [head, "next:", *(f"  {line}" for line in next_steps(done.dest, done.manifest.mode))]

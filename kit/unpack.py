@@ -1,0 +1,446 @@
+"""Loading a kit: verify every part, unpack beside DIR, rename into place, make the venv.
+
+Standard library only (plus ``kit.plan``): ``install.sh`` runs this on a machine where only Python,
+pip and git are present. ``inv kit --load`` runs the same code, with the images loaded in-process.
+Every failure is a ``KitError``; after one, DIR is as it was before.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from kit.plan import (
+    CHUNK,
+    ENV_FILE,
+    GO_DIR,
+    IMAGES_DIR,
+    KEPT_MANIFEST,
+    KINDS,
+    MANIFEST,
+    MANIFEST_SUM,
+    TOOL_DIR,
+    TREE_DIR,
+    VENV_DIR,
+    WHEELS_DIR,
+    KitError,
+    Manifest,
+    Seen,
+    check_dest,
+    check_interpreter,
+    env_script,
+    hash_stream,
+    problems,
+    refusal,
+    staging_dir,
+)
+
+HEARTBEAT_SECONDS = 30.0
+
+
+class Reporter(Protocol):
+    """Progress for the big parts: a bar on a terminal, lines and a heartbeat elsewhere."""
+
+    def start(self, name: str, total: int) -> None: ...
+
+    def advance(self, name: str, nbytes: int) -> None: ...
+
+    def finish(self, name: str) -> None: ...
+
+    def say(self, line: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PlainReporter:
+    """One line when a part starts and ends, and "still working" after 30 s without a line."""
+
+    def __init__(self, stream: IO[str] | None = None, every: float = HEARTBEAT_SECONDS) -> None:
+        self.stream = stream or sys.stderr
+        self.every = every
+        self.current: dict[str, list[int]] = {}
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+        self.last = time.monotonic()
+
+    def start(self, name: str, total: int) -> None:
+        with self.lock:
+            self.current[name] = [0, total]
+            self._line(f"{name}: {_mb(total)}" if total else f"{name}: started")
+
+    def advance(self, name: str, nbytes: int) -> None:
+        with self.lock:
+            if name in self.current:
+                self.current[name][0] += nbytes
+
+    def finish(self, name: str) -> None:
+        with self.lock:
+            done = self.current.pop(name, [0, 0])[0]
+            self._line(f"{name}: done ({_mb(done)})")
+
+    def say(self, line: str) -> None:
+        with self.lock:
+            self._line(line)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(5.0, self.every)):
+            with self.lock:
+                if time.monotonic() - self.last >= self.every:
+                    busy = [f"{n} {_mb(d)}" + (f" of {_mb(t)}" if t else "") for n, (d, t) in self.current.items()]
+                    self._line("... still working: " + ("; ".join(busy) or "waiting"))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1048576:.1f} MB"
+
+
+# ---------------------------------------------------------------------------------------------
+# reading the kit
+
+
+def _open_kit(kit: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(kit, mode="r:")
+    except FileNotFoundError:
+        raise KitError(f"{kit}: no such file") from None
+    except IsADirectoryError:
+        raise KitError(f"{kit}: is a directory", hint="give the kit file") from None
+    except tarfile.TarError as exc:
+        raise KitError(f"{kit}: not a kit (not a tar file: {exc})") from None
+
+
+def _members(tar: tarfile.TarFile, kit: Path) -> Iterator[tarfile.TarInfo]:
+    """The kit's members in order; a damaged header or a cut-off end is reported as such."""
+    while True:
+        try:
+            member = tar.next()
+        except tarfile.TarError as exc:
+            raise _damaged(tar, kit, exc) from None
+        if member is None:
+            return
+        yield member
+
+
+def _damaged(tar: tarfile.TarFile, kit: Path, exc: Exception) -> KitError:
+    """A header that does not read: the kit was cut inside the part before it, or a header is damaged."""
+    members: list[tarfile.TarInfo] = getattr(tar, "members", [])  # read so far (getmembers() would read on)
+    last = members[-1] if members else None
+    size = kit.stat().st_size
+    if last is not None and last.offset_data + last.size > size:
+        name = _name_of(last.name) or last.name
+        return KitError(f"corrupt kit: part {name}: cut off after {size - last.offset_data} of its {last.size} "
+                        "bytes (the kit is truncated); nothing was unpacked", part=name, hint="copy the kit again")
+    after = f", after part {_name_of(last.name) or last.name}" if last is not None else ""
+    return KitError(f"corrupt kit: a damaged tar header at byte {tar.offset}{after} ({exc}); nothing was unpacked",
+                    hint="copy the kit again")
+
+
+def _name_of(path: str) -> str | None:
+    if path in (MANIFEST, MANIFEST_SUM):
+        return "manifest"
+    return next((n for n, (_, p) in KINDS.items() if p == path), None)
+
+
+def read_manifest(kit: Path) -> Manifest:
+    """The manifest, checked against manifest.sha256 (seeking over the parts: nothing is hashed)."""
+    with _open_kit(kit) as tar:
+        body = checksum = None
+        for member in _members(tar, kit):
+            if member.name in (MANIFEST, MANIFEST_SUM):
+                data = _read_member(tar, member, kit)
+                if member.name == MANIFEST:
+                    body = data
+                else:
+                    checksum = data.decode(errors="replace")
+    if body is None or checksum is None:
+        raise KitError(f"corrupt kit: part manifest: no {MANIFEST if body is None else MANIFEST_SUM} in {kit} "
+                       "(truncated, or not a kit: the manifest is the last member)", part="manifest",
+                       hint="copy the kit again")
+    import hashlib
+
+    if f"{hashlib.sha256(body).hexdigest()}  {MANIFEST}\n" != checksum:  # every byte of it counts
+        raise KitError(f"corrupt kit: part manifest: {MANIFEST} does not match {MANIFEST_SUM}; nothing was unpacked",
+                       part="manifest", hint="copy the kit again")
+    return Manifest.from_json(body)
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, kit: Path) -> bytes:
+    fh = tar.extractfile(member)
+    if fh is None:
+        raise KitError(f"{kit}: {member.name} is not a file", part=_name_of(member.name))
+    try:
+        return fh.read()
+    except (tarfile.TarError, OSError) as exc:
+        raise KitError(f"{kit}: {member.name} is cut off ({exc})", part=_name_of(member.name),
+                       hint="copy the kit again") from None
+
+
+def verify(kit: Path, manifest: Manifest, report: Reporter) -> None:
+    """Hash every part (one pass over the kit) and refuse, naming the part, on any difference."""
+    want = {p.path: p for p in manifest.parts}
+    seen: list[Seen] = []
+    with _open_kit(kit) as tar:
+        for member in _members(tar, kit):
+            part = want.get(member.name)
+            if part is None:
+                continue
+            fh = tar.extractfile(member)
+            if fh is None:
+                raise KitError(f"corrupt kit: part {part.name}: {member.name} is not a file", part=part.name)
+            label = f"verify {part.name}"
+            report.start(label, part.size)
+            try:
+                digest, size = hash_stream(fh.read, functools.partial(report.advance, label))
+            except (tarfile.TarError, OSError) as exc:
+                raise KitError(f"corrupt kit: part {part.name}: {member.name} is cut off ({exc}); "
+                               "nothing was unpacked", part=part.name, hint="copy the kit again") from None
+            report.finish(label)
+            seen.append(Seen(member.name, digest, size))
+    found = problems(manifest, seen)
+    if found:
+        raise refusal(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# unpacking
+
+
+def _keep_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """tarfile's "data" filter (no absolute paths, no links out, no devices, no owners), but with the
+    permission bits as saved: the tree's 0664 files must stay 0664 (its source tarball records them)."""
+    checked = tarfile.data_filter(member, dest)
+    if member.isreg() or member.isdir():
+        return checked.replace(mode=member.mode & 0o777, deep=False)
+    return checked
+
+
+def _extract_tar(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path, mode: str,
+                 report: Reporter, label: str) -> None:
+    fh = tar.extractfile(member)
+    if fh is None:
+        raise KitError(f"{member.name} is not a file", part=_name_of(member.name))
+    counted = _Counting(fh, lambda n: report.advance(label, n))
+    into.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(fileobj=counted, mode=mode) as inner:  # type: ignore[call-overload]
+            inner.extractall(into, filter=_keep_modes)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise KitError(f"unpacking part {_name_of(member.name)} failed: {exc}", part=_name_of(member.name)) from None
+
+
+class _Counting:
+    """A read-only file object that reports the bytes read through it."""
+
+    def __init__(self, fh: IO[bytes], on_bytes: Callable[[int], None]) -> None:
+        self.fh, self.on_bytes = fh, on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.on_bytes(len(data))
+        return data
+
+
+def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, report: Reporter, label: str) -> None:
+    fh = tar.extractfile(member)
+    if fh is None:
+        raise KitError(f"{member.name} is not a file", part=_name_of(member.name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        while chunk := fh.read(CHUNK):
+            out.write(chunk)
+            report.advance(label, len(chunk))
+
+
+def _run(argv: list[str], what: str, part: str | None, cwd: Path | None = None) -> None:
+    try:
+        proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    except OSError as exc:
+        raise KitError(f"{what}: cannot run {argv[0]}: {exc.strerror}", part=part,
+                       hint=f"install {Path(argv[0]).name}") from None
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        said = [line for line in lines if line.startswith(("ERROR", "fatal:", "error:"))] or lines[-1:] or [""]
+        raise KitError(f"{what} failed (exit {proc.returncode}): {said[-1][:300]}", part=part)
+
+
+def _unpack_source_bundle(tar: tarfile.TarFile, member: tarfile.TarInfo, stage: Path, report: Reporter) -> None:
+    """A clone of the bundle with its HEAD checked out, and no remote pointing at the kit's temp file."""
+    bundle = stage / ".source.bundle"
+    _copy_member(tar, member, bundle, report, "unpack source")
+    tree = stage / TREE_DIR
+    git = shutil.which("git")
+    if git is None:
+        raise KitError("the kit's source is a git bundle and git is not installed", part="source-bundle",
+                       hint="apt-get install git (or your system's git package)")
+    _run([git, "-c", "advice.detachedHead=false", "clone", "--quiet", "--", str(bundle), str(tree)],
+         "git clone of the source bundle", "source-bundle")
+    _run([git, "-C", str(tree), "remote", "remove", "origin"], "git remote remove origin", "source-bundle")
+    bundle.unlink()
+
+
+def unpack(kit: Path, manifest: Manifest, stage: Path, report: Reporter) -> None:
+    """Every part into ``stage`` (DIR's layout); the images tar stays a file for the engine to load."""
+    want = {p.path: p for p in manifest.parts}
+    with _open_kit(kit) as tar:
+        for member in _members(tar, kit):
+            part = want.get(member.name)
+            if part is None or part.name == "installer":
+                continue
+            label = f"unpack {part.name}"
+            report.start(label, part.size)
+            if part.name == "source-bundle":
+                _unpack_source_bundle(tar, member, stage, report)
+            elif part.name == "source-tree":
+                _extract_tar(tar, member, stage / TREE_DIR, "r|gz", report, label)
+            elif part.name == "go":
+                _extract_tar(tar, member, stage / GO_DIR, "r|gz", report, label)
+            elif part.name == "kbuild":
+                _extract_tar(tar, member, stage / TOOL_DIR, "r|gz", report, label)
+            elif part.name == "wheels":
+                _extract_tar(tar, member, stage / WHEELS_DIR, "r|", report, label)
+            elif part.name == "images":
+                _copy_member(tar, member, stage / IMAGES_DIR / "images.tar", report, label)
+            report.finish(label)
+    (stage / KEPT_MANIFEST).write_text(manifest.to_json())
+
+
+def make_venv(dest: Path, report: Reporter, python: str | None = None) -> Path:
+    """DIR/venv with this tool's requirements from DIR/wheels, no index (nothing from the network)."""
+    venv = dest / VENV_DIR
+    report.say(f"venv: {venv}")
+    _run([python or sys.executable, "-m", "venv", str(venv)], "python3 -m venv", "wheels")
+    py = venv / "bin" / "python"
+    _run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+          "--find-links", str(dest / WHEELS_DIR), "-r", str(dest / TOOL_DIR / "requirements.txt")],
+         "pip install --no-index of the kit's wheels", "wheels")
+    return py
+
+
+@contextmanager
+def _into_place(dest: Path) -> Iterator[Path]:
+    """A staging directory beside DIR; on success it becomes DIR, on any failure DIR is as it was."""
+    stage = staging_dir(dest, os.getpid())
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        stage.mkdir()
+    except OSError as exc:
+        raise KitError(f"--dest {dest}: cannot create {stage.name} in {dest.parent}: {exc.strerror}") from None
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    dest: Path
+    manifest: Manifest
+    images_loaded: bool
+
+
+ImagesLoader = Callable[[Path, Manifest], None]
+
+
+def install(kit: Path, dest: Path, report: Reporter, load_images: ImagesLoader | None,
+            python: str | None = None) -> Loaded:
+    """The whole load. ``load_images(images_tar, manifest)`` runs after the venv exists; None keeps
+    the images tar under DIR/images for a later `inv images --load`."""
+    dest = dest.absolute()
+    existed = check_dest(dest)
+    manifest = read_manifest(kit)
+    if manifest.part("wheels"):
+        check_interpreter(manifest)
+    verify(kit, manifest, report)
+    with _into_place(dest) as stage:
+        unpack(kit, manifest, stage, report)
+        if existed:
+            dest.rmdir()
+        os.rename(stage, dest)
+        try:
+            (dest / ENV_FILE).write_text(env_script(dest))
+            if manifest.part("wheels"):
+                make_venv(dest, report, python)
+            images_tar = dest / IMAGES_DIR / "images.tar"
+            loaded = False
+            if manifest.part("images") and load_images is not None:
+                report.start("load images", images_tar.stat().st_size)
+                load_images(images_tar, manifest)
+                report.finish("load images")
+                shutil.rmtree(dest / IMAGES_DIR)
+                loaded = True
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            if existed:
+                dest.mkdir()
+            raise
+    return Loaded(dest, manifest, loaded)
+
+
+# ---------------------------------------------------------------------------------------------
+# install.sh's entry point
+
+
+def _standalone_images(dest: Path) -> ImagesLoader:
+    """With no docker SDK here, the images go in through the venv just made (kit.images)."""
+
+    def load(images_tar: Path, manifest: Manifest) -> None:
+        _run([str(dest / VENV_DIR / "bin" / "python"), "-m", "kit.images", str(images_tar),
+              str(dest / KEPT_MANIFEST)], "loading the images (kit.images)", "images", cwd=dest / TOOL_DIR)
+
+    return load
+
+
+def main(argv: list[str]) -> int:
+    """`sh install.sh KIT DIR [--no-images]`."""
+    from kit.plan import next_steps
+
+    args = [a for a in argv if a != "--no-images"]
+    if len(args) != 2:
+        print("usage: sh install.sh KIT DIR [--no-images]", file=sys.stderr)
+        return 2
+    kit, dest = Path(args[0]), Path(args[1]).absolute()
+    report = PlainReporter()
+    try:
+        loader = None if "--no-images" in argv else _standalone_images(dest)
+        done = install(kit, dest, report, loader)
+    except KitError as exc:
+        print(f"ERROR {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"TIP {exc.hint}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"ERROR {exc.filename or dest}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ERROR interrupted (nothing was left under the destination)", file=sys.stderr)
+        return 130
+    finally:
+        report.close()
+    print(f"unpacked into {done.dest}" + ("" if done.images_loaded or not done.manifest.images else
+                                         f"; images not loaded: {done.dest / IMAGES_DIR / 'images.tar'}"))
+    print("next:")
+    for line in next_steps(done.dest, done.manifest.mode):
+        print(f"  {line}")
+    return 0
