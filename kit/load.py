@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from common.errors import KBError, UsageError
-from kit.plan import KitError, Manifest, check_dest, next_steps
+from kit.plan import TREE_DIR, KitError, Manifest, check_dest, next_steps
 from kit.unpack import Loaded, Reporter, install, read_manifest
 
 
@@ -32,9 +32,27 @@ def load_kit(kit: Path, dest: Path, environ: Mapping[str, str], report: Reporter
             assert engine is not None
             load_and_check(engine, images_tar, manifest, lambda n: report.advance("load images", n))
 
-        return install(kit, dest, report, load if engine is not None else None)
+        done = install(kit, dest, report, load if engine is not None else None)
     except KitError as exc:
         raise _as_kb(exc) from None
+    report.say(same_stamp(done))
+    return done
+
+
+def same_stamp(done: Loaded) -> str:
+    """Does the unpacked tree give the stamp the saving side recorded? Computed from the tree alone
+    (no KUBE_GIT_* or SOURCE_DATE_EPOCH): a difference is said, not fatal (the saving side may have set them)."""
+    import json
+
+    from build.version import compute
+
+    got = json.loads(compute(done.dest / TREE_DIR, {}).as_json())
+    want = dict(done.manifest.stamp)
+    if got == want:
+        return f"version stamp as on the saving side: {want.get('gitVersion') or '(none)'} {want.get('gitTreeState')}"
+    diff = ", ".join(f"{k} {want.get(k)!r} -> {got.get(k)!r}" for k in sorted(set(got) | set(want))
+                     if got.get(k) != want.get(k))
+    return f"NOTE the unpacked tree's version stamp differs from the saving side's: {diff}"
 
 
 def describe(manifest: Manifest) -> list[str]:

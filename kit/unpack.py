@@ -234,6 +234,38 @@ def _keep_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     return checked
 
 
+def _checked_by_hand(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """The same rules for a Python without extraction filters (before 3.11.4): paths and link
+    targets stay inside ``dest``, no devices, no owners, no setuid bits."""
+    root = os.path.realpath(dest)
+
+    def inside(path: str) -> bool:
+        return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+    name = member.name
+    if name.startswith("/") or not inside(os.path.join(root, name)):
+        raise tarfile.TarError(f"{name!r} would be written outside the destination")
+    if member.issym() and (member.linkname.startswith("/") or
+                           not inside(os.path.join(root, os.path.dirname(name), member.linkname))):
+        raise tarfile.TarError(f"{name!r} links outside the destination")
+    if member.islnk() and (member.linkname.startswith("/") or not inside(os.path.join(root, member.linkname))):
+        raise tarfile.TarError(f"{name!r} links outside the destination")
+    if member.ischr() or member.isblk() or member.isfifo():
+        raise tarfile.TarError(f"{name!r} is a device or a pipe")
+    member.uid = member.gid = 0
+    member.uname = member.gname = ""
+    member.mode &= 0o777
+    return member
+
+
+def _extract_all(inner: tarfile.TarFile, into: Path) -> None:
+    if hasattr(tarfile, "data_filter"):
+        inner.extractall(into, filter=_keep_modes)
+        return
+    for member in inner:  # stream mode: one member at a time, checked before it is written
+        inner.extract(_checked_by_hand(member, str(into)), into, set_attrs=True)  # noqa: S202 - checked above
+
+
 def _extract_tar(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path, mode: str,
                  report: Reporter, label: str) -> None:
     fh = tar.extractfile(member)
@@ -243,7 +275,7 @@ def _extract_tar(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path, mode
     into.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(fileobj=counted, mode=mode) as inner:  # type: ignore[call-overload]
-            inner.extractall(into, filter=_keep_modes)
+            _extract_all(inner, into)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise KitError(f"unpacking part {_name_of(member.name)} failed: {exc}", part=_name_of(member.name)) from None
 
@@ -328,7 +360,11 @@ def make_venv(dest: Path, report: Reporter, python: str | None = None) -> Path:
     """DIR/venv with this tool's requirements from DIR/wheels, no index (nothing from the network)."""
     venv = dest / VENV_DIR
     report.say(f"venv: {venv}")
-    _run([python or sys.executable, "-m", "venv", str(venv)], "python3 -m venv", "wheels")
+    try:
+        _run([python or sys.executable, "-m", "venv", str(venv)], "python3 -m venv", "wheels")
+    except KitError as exc:
+        raise KitError(exc.message, part=exc.part,
+                       hint="install Python's venv module (Debian: apt-get install python3-venv)") from None
     py = venv / "bin" / "python"
     _run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
           "--find-links", str(dest / WHEELS_DIR), "-r", str(dest / TOOL_DIR / "requirements.txt")],

@@ -248,6 +248,7 @@ def test_a_tree_without_git_travels_as_its_files(tmp_path):
     assert listed["tree"] == "files" and "source-tree" in [p["name"] for p in listed["parts"]]
     loaded = inv("kit", "--load", str(kit), "--dest", str(tmp_path / "far"), check=True)
     assert "next:" in loaded.stdout and "env.sh" in loaded.stdout
+    assert "version stamp as on the saving side" in loaded.stderr
     far = tmp_path / "far" / "kubernetes"
     assert not (far / "_output").exists()
     assert (far / "hack/lib/version.sh").stat().st_mode & 0o777 == 0o664
@@ -288,6 +289,8 @@ def test_offline_build_and_release_in_a_network_namespace(sample_kit, go_toolcha
     for name, step in steps.items():
         assert step["rc"] == 0, f"{name}: {step['out'][-3000:]}"
     assert got["isolated"], got["probe"]
+    far = tmp_path / "far" / "kbuild-kit"
+    assert got["which"].split() == [str(far / "go/bin/go"), str(far / "venv/bin/inv")]  # the kit's, not ours
     assert json.loads(steps["version"]["stdout"]) == here_stamp
     assert json.loads(steps["apiserver --version=raw"]["stdout"]) == json.loads(here_version)
     assert json.loads(steps["released apiserver --version=raw"]["stdout"]) == json.loads(here_version)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -170,3 +171,39 @@ def test_extraction_keeps_modes_but_not_escapes(tmp_path: Path):
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     with pytest.raises(tarfile.FilterError):
         _keep_modes(link, str(tmp_path))
+
+
+def test_extraction_without_filters_checks_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Pythons before 3.11.4 have no extraction filters: the same rules, applied member by member."""
+    from kit.unpack import _checked_by_hand, _extract_all
+
+    def tar_of(*members: tuple[str, bytes, str]) -> io.BytesIO:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, data, link in members:
+                info = tarfile.TarInfo(name)
+                if link:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                else:
+                    info.size, info.mode, info.uid = len(data), 0o4664, 1234
+                tar.addfile(info, io.BytesIO(data) if not link else None)
+        buf.seek(0)
+        return buf
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    good = tmp_path / "good"
+    good.mkdir()
+    with tarfile.open(fileobj=tar_of(("a/f", b"x", ""), ("a/l", b"", "f")), mode="r|") as tar:
+        _extract_all(tar, good)
+    assert (good / "a/f").read_bytes() == b"x" and (good / "a/f").stat().st_mode & 0o7777 == 0o664
+    assert os.readlink(good / "a/l") == "f"
+    for bad in (("../x", b"x", ""), ("/abs", b"x", ""), ("l", b"", "/etc/passwd"), ("d/l", b"", "../../x")):
+        dest = tmp_path / f"bad{len(list(tmp_path.iterdir()))}"
+        dest.mkdir()
+        with tarfile.open(fileobj=tar_of(bad), mode="r|") as tar, pytest.raises(tarfile.TarError):
+            _extract_all(tar, dest)
+        assert list(dest.iterdir()) == []
+    fifo = tarfile.TarInfo("p")
+    fifo.type = tarfile.FIFOTYPE
+    with pytest.raises(tarfile.TarError, match="device"):
+        _checked_by_hand(fifo, str(tmp_path))
