@@ -318,7 +318,7 @@ def _run(argv: list[str], what: str, part: str | None, cwd: Path | None = None) 
 def _unpack_source_bundle(tar: tarfile.TarFile, member: tarfile.TarInfo, stage: Path, report: Reporter) -> None:
     """A clone of the bundle with its HEAD checked out, and no remote pointing at the kit's temp file."""
     bundle = stage / ".source.bundle"
-    _copy_member(tar, member, bundle, report, "unpack source")
+    _copy_member(tar, member, bundle, report, "unpack source-bundle")
     tree = stage / TREE_DIR
     git = shutil.which("git")
     if git is None:

@@ -292,6 +292,9 @@ def test_offline_build_and_release_in_a_network_namespace(sample_kit, go_toolcha
     far = tmp_path / "far" / "kbuild-kit"
     assert got["which"].split() == [str(far / "go/bin/go"), str(far / "venv/bin/inv")]  # the kit's, not ours
     assert json.loads(steps["version"]["stdout"]) == here_stamp
+    # A clone of the bundle, HEAD checked out at the saved commit, its tag there, no remote left behind.
+    assert steps["git head"]["stdout"].strip() == here_stamp["gitCommit"]
+    assert steps["git tags"]["stdout"].split() == ["v1.20.2"] and steps["git remotes"]["stdout"].strip() == ""
     assert json.loads(steps["apiserver --version=raw"]["stdout"]) == json.loads(here_version)
     assert json.loads(steps["released apiserver --version=raw"]["stdout"]) == json.loads(here_version)
     assert steps["apiserver --version"]["stdout"].strip() == f"Kubernetes {here_stamp['gitVersion']}"
@@ -344,6 +347,9 @@ def offline_main(kit: Path, work: Path, result: Path) -> int:
             (work / "install.sh").write_bytes(tf.extractfile("install.sh").read())  # type: ignore[union-attr]
         if step("install.sh", ["sh", str(work / "install.sh"), str(kit), str(dest)]).returncode == 0:
             step("which", sourced("command -v go inv"))
+            step("git head", ["git", "-C", str(dest / "kubernetes"), "rev-parse", "HEAD"])
+            step("git tags", ["git", "-C", str(dest / "kubernetes"), "tag", "--points-at", "HEAD"])
+            step("git remotes", ["git", "-C", str(dest / "kubernetes"), "remote"])
             step("version", sourced("inv version --json"))
             step("build", sourced("inv build --what=cmd/kube-apiserver"))
             step("apiserver --version", [str(dest / "kubernetes/_output/bin/kube-apiserver"), "--version"])
