@@ -39,8 +39,9 @@ BLOCK = tarfile.BLOCKSIZE
 class _Sink:
     """Where one part's bytes go: the kit file, through a sha256 and a byte count."""
 
-    def __init__(self, fh: IO[bytes], on_bytes: Callable[[int], None]) -> None:
-        self.fh, self.on_bytes = fh, on_bytes
+    def __init__(self, fh: IO[bytes], on_bytes: Callable[[int], None], count_output: bool = True) -> None:
+        self.fh, self.progress = fh, on_bytes
+        self.count_output = count_output
         self.digest = hashlib.sha256()
         self.size = 0
 
@@ -48,7 +49,8 @@ class _Sink:
         self.fh.write(data)
         self.digest.update(data)
         self.size += len(data)
-        self.on_bytes(len(data))
+        if self.count_output:
+            self.progress(len(data))
         return len(data)
 
     def flush(self) -> None:  # gzip and tarfile call it; the kit file is flushed at the end
@@ -76,14 +78,16 @@ class KitWriter:
             self.fh.write(b"\0" * (BLOCK - size % BLOCK))
 
     @contextmanager
-    def part(self, name: str, mode: int = 0o644) -> Iterator[_Sink]:
-        """Stream a part: write to the sink; its size and sha256 are recorded when the block ends."""
+    def part(self, name: str, mode: int = 0o644, total: int = 0, count_output: bool = True) -> Iterator[_Sink]:
+        """Stream a part: write to the sink; its size and sha256 are recorded when the block ends.
+        Progress counts the bytes written, or (``count_output=False``) what the writer reports through
+        ``sink.progress``: the files' bytes going into a compressed tar, against ``total``."""
         path = part_for(name, "", 0).path
         start = self.fh.tell()
         self.fh.write(b"\0" * BLOCK)
         label = f"save {name}"
-        self.report.start(label, 0)
-        sink = _Sink(self.fh, lambda n: self.report.advance(label, n))
+        self.report.start(label, total)
+        sink = _Sink(self.fh, lambda n: self.report.advance(label, n), count_output)
         yield sink
         self._pad(sink.size)
         end = self.fh.tell()
@@ -149,7 +153,11 @@ def write_tar(sink: _Sink, entries: list[tuple[Path, str]], compress: bool,
     """A tar (gzip'd when ``compress``) of ``entries`` (path, name in the tar) into the sink. Modes and
     mtimes are kept (the far side's version stamp of a tree without git is its files' mtime)."""
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        return None if skip(info) else _tarinfo_reset(info)
+        if skip(info):
+            return None
+        if not sink.count_output:
+            sink.progress(info.size)
+        return _tarinfo_reset(info)
 
     gz = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0) if compress else None
     with tarfile.open(fileobj=gz or sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
@@ -161,6 +169,23 @@ def write_tar(sink: _Sink, entries: list[tuple[Path, str]], compress: bool,
 
 def _children(root: Path, skip: set[str]) -> list[tuple[Path, str]]:
     return [(p, p.name) for p in sorted(root.iterdir()) if p.name not in skip]
+
+
+def files_size(entries: list[tuple[Path, str]]) -> int:
+    """The bytes of the regular files under ``entries`` (the progress total of a tar part)."""
+    total = 0
+    for path, _ in entries:
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+            continue
+        for dirpath, _dirs, files in os.walk(path):
+            for f in files:
+                try:
+                    st = os.lstat(os.path.join(dirpath, f))
+                except OSError:
+                    continue
+                total += st.st_size if not os.path.islink(os.path.join(dirpath, f)) else 0
+    return total
 
 
 def _skip_tool(info: tarfile.TarInfo) -> bool:
@@ -186,8 +211,12 @@ def tool_version() -> str:
         import git
 
         return str(git.Repo(TOOL_ROOT).git.describe("--always", "--dirty", "--tags"))
-    except Exception:  # noqa: BLE001 - a tool unpacked from a kit has no .git: the version is unknown
-        return "unknown"
+    except Exception:  # noqa: BLE001 - no .git here: a kbuild unpacked from a kit says which it was
+        kept = TOOL_ROOT.parent / plan.KEPT_MANIFEST
+        try:
+            return f"{Manifest.from_json(kept.read_bytes()).tool_version} (from a kit)"
+        except (OSError, plan.KitError):
+            return "unknown"
 
 
 def download_wheels(into: Path, requirements: Path) -> list[Path]:
@@ -262,15 +291,18 @@ def save_kit(tree: KubeTree, environ: Mapping[str, str], out: Path, report: Repo
                 bundle.unlink()
             else:
                 report.say(f"source: the files of {tree.root} (no git), without _output")
-                with writer.part("source-tree") as sink:
-                    write_tar(sink, _children(tree.root, {"_output"}), compress=True)
+                entries = _children(tree.root, {"_output"})
+                with writer.part("source-tree", total=files_size(entries), count_output=False) as sink:
+                    write_tar(sink, entries, compress=True)
             if engine is not None:
-                with writer.part("images") as sink:
+                sizes = sum(int((engine.image(i.name) or {}).get("Size") or 0) for i in images)
+                with writer.part("images", total=sizes) as sink:
                     engine.save([i.name for i in images], sink.write)
             report.say(f"go: {go.version} from {go.goroot}")
-            with writer.part("go") as sink:
-                write_tar(sink, _children(go.goroot, set()), compress=True)
-            with writer.part("kbuild") as sink:
+            entries = _children(go.goroot, set())
+            with writer.part("go", total=files_size(entries), count_output=False) as sink:
+                write_tar(sink, entries, compress=True)
+            with writer.part("kbuild", count_output=False) as sink:
                 write_tar(sink, _children(TOOL_ROOT, TOOL_SKIP), compress=True, skip=_skip_tool)
             wheels = Path(scratch) / "wheels"
             wheels.mkdir()

@@ -207,3 +207,13 @@ def test_extraction_without_filters_checks_by_hand(tmp_path: Path, monkeypatch: 
     fifo.type = tarfile.FIFOTYPE
     with pytest.raises(tarfile.TarError, match="device"):
         _checked_by_hand(fifo, str(tmp_path))
+
+
+def test_a_kbuild_unpacked_from_a_kit_knows_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import kit.save
+
+    (tmp_path / "kbuild").mkdir()
+    monkeypatch.setattr(kit.save, "TOOL_ROOT", tmp_path / "kbuild")
+    assert kit.save.tool_version() == "unknown"
+    (tmp_path / plan.KEPT_MANIFEST).write_text(manifest(tool_version="v9-abc").to_json())
+    assert kit.save.tool_version() == "v9-abc (from a kit)"
