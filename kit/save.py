@@ -149,11 +149,12 @@ def _tarinfo_reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 def write_tar(sink: _Sink, entries: list[tuple[Path, str]], compress: bool,
-              skip: Callable[[tarfile.TarInfo], bool] = lambda i: False) -> None:
+              skip: Callable[[tarfile.TarInfo], bool] = lambda i: False, exclude: frozenset[str] = frozenset()) -> None:
     """A tar (gzip'd when ``compress``) of ``entries`` (path, name in the tar) into the sink. Modes and
-    mtimes are kept (the far side's version stamp of a tree without git is its files' mtime)."""
+    mtimes are kept (the far side's version stamp of a tree without git is its files' mtime).
+    ``exclude``: names in the tar never to add (the kit being written, when it is saved inside)."""
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        if skip(info):
+        if skip(info) or info.name in exclude:
             return None
         if not sink.count_output:
             sink.progress(info.size)
@@ -165,6 +166,18 @@ def write_tar(sink: _Sink, entries: list[tuple[Path, str]], compress: bool,
             tar.add(str(path), arcname=name, recursive=True, filter=keep)
     if gz is not None:
         gz.close()
+
+
+def ours_under(root: Path, paths: list[Path]) -> frozenset[str]:
+    """The names, relative to ``root``, of the files this save writes that lie inside it."""
+    base = root.resolve()
+    out = set()
+    for p in paths:
+        try:
+            out.add(str(p.resolve().relative_to(base)))
+        except ValueError:
+            continue
+    return frozenset(out)
 
 
 def _children(root: Path, skip: set[str]) -> list[tuple[Path, str]]:
@@ -279,6 +292,7 @@ def save_kit(tree: KubeTree, environ: Mapping[str, str], out: Path, report: Repo
     try:
         with tmp.open("w+b") as fh, tempfile.TemporaryDirectory(prefix=".kit-", dir=out.parent) as scratch:
             writer = KitWriter(fh, report)
+            ours = [out, tmp, Path(scratch)]  # never carried, when the kit is saved inside the tree or kbuild
             with writer.part("installer", 0o755) as sink:
                 sink.write(installer_script())
             if is_git:
@@ -293,7 +307,7 @@ def save_kit(tree: KubeTree, environ: Mapping[str, str], out: Path, report: Repo
                 report.say(f"source: the files of {tree.root} (no git), without _output")
                 entries = _children(tree.root, {"_output"})
                 with writer.part("source-tree", total=files_size(entries), count_output=False) as sink:
-                    write_tar(sink, entries, compress=True)
+                    write_tar(sink, entries, compress=True, exclude=ours_under(tree.root, ours))
             if engine is not None:
                 sizes = sum(int((engine.image(i.name) or {}).get("Size") or 0) for i in images)
                 with writer.part("images", total=sizes) as sink:
@@ -303,7 +317,8 @@ def save_kit(tree: KubeTree, environ: Mapping[str, str], out: Path, report: Repo
             with writer.part("go", total=files_size(entries), count_output=False) as sink:
                 write_tar(sink, entries, compress=True)
             with writer.part("kbuild", count_output=False) as sink:
-                write_tar(sink, _children(TOOL_ROOT, TOOL_SKIP), compress=True, skip=_skip_tool)
+                write_tar(sink, _children(TOOL_ROOT, TOOL_SKIP), compress=True, skip=_skip_tool,
+                          exclude=ours_under(TOOL_ROOT, ours))
             wheels = Path(scratch) / "wheels"
             wheels.mkdir()
             report.say("wheels: pip download -r requirements.txt")
