@@ -30,6 +30,15 @@ _SCRUB = ("KUBE_ROOT", "KUBE_BUILD_PLATFORMS", "KUBE_FASTBUILD", "KUBE_STATIC_OV
           "GOPATH", "GO111MODULE", "GOWORK", "KUBE_EXTRA_GOPATH")
 
 
+def sigint_default() -> None:
+    """preexec_fn for a child the test will Ctrl-C: SIGINT back to its default. A shell that starts
+    a job with `&` and no job control (nohup ... &) makes it ignore SIGINT, and Python then never
+    raises KeyboardInterrupt: the test would measure the runner's shell, not kbuild."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def require(condition: bool, why: str) -> None:
     """Skip outside CI, fail in CI."""
     if condition:

@@ -28,7 +28,7 @@ from tests._support.faults import (
     run_inv,
     snapshot,
 )
-from tests.conftest import REPO, inv, require
+from tests.conftest import REPO, inv, require, sigint_default
 
 KUBECTL = ("--what=cmd/kubectl",)
 BIN = "_output/local/bin/linux/amd64"
@@ -381,7 +381,7 @@ def test_ctrl_c_in_a_build_keeps_the_old_binary_and_no_partial(built, tmp_path):
     env = {**os.environ, "GOCACHE": str(tmp_path / "cold-gocache")}  # cold: the build takes long enough
     proc = subprocess.Popen(["inv", "--search-root", str(REPO), "build", "--kube-root", str(built), *KUBECTL],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=sigint_default)
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + 60

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, inv
+from tests.conftest import REPO, inv, sigint_default
 
 pytestmark = [pytest.mark.engine, pytest.mark.go]
 
@@ -186,7 +186,7 @@ def test_preflight_disk_threshold(sample_repo, cross, bases):
 
 def _interrupt_after(argv: list[str], marker: str, env: dict[str, str]) -> int:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + 120
         assert proc.stdout is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from build.smoke import plan_smoke
-from tests.conftest import REPO, inv, require
+from tests.conftest import REPO, inv, require, sigint_default
 
 pytestmark = pytest.mark.go
 
@@ -67,7 +67,8 @@ def test_smoke_ctrl_c(sample_repo):
     tree = sample_repo("gopath")
     inv("build", "--kube-root", str(tree), "--what=cmd/kube-apiserver", check=True)
     proc = subprocess.Popen(["inv", "--search-root", str(REPO), "smoke", "--kube-root", str(tree)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            preexec_fn=sigint_default)
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + 60
