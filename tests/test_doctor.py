@@ -73,3 +73,13 @@ def test_doctor_engine_and_mirrors(sample_repo, registry, docker_host):
     assert table[f"mirror {registry.address}/m"][2] == "ok"
     assert table["mirror 127.0.0.1:1/dead"][2] == "MISSING"
     assert result.returncode == 1
+
+
+def test_doctor_says_when_go_version_pins_another_go(tmp_path):
+    from workspace.sample import materialize
+
+    tree = materialize(tmp_path / "newest", "workspace", "newest")
+    pinned = "go" + (tree / ".go-version").read_text().strip()
+    result = inv("doctor", "--kube-root", str(tree), "--task", "build")
+    row = next(line for line in result.stdout.splitlines() if line.startswith("go "))
+    assert f".go-version pins {pinned}; building with the local" in row and "no download" in row
