@@ -8,6 +8,7 @@ Every failure is a ``KitError``; after one, DIR is as it was before.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -176,7 +177,6 @@ def read_manifest(kit: Path) -> Manifest:
         raise KitError(f"corrupt kit: part manifest: no {MANIFEST if body is None else MANIFEST_SUM} in {kit} "
                        "(truncated, or not a kit: the manifest is the last member)", part="manifest",
                        hint="copy the kit again")
-    import hashlib
 
     if f"{hashlib.sha256(body).hexdigest()}  {MANIFEST}\n" != checksum:  # every byte of it counts
         raise KitError(f"corrupt kit: part manifest: {MANIFEST} does not match {MANIFEST_SUM}; nothing was unpacked",
@@ -267,40 +267,49 @@ def _extract_all(inner: tarfile.TarFile, into: Path) -> None:
 
 
 def _extract_tar(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path, mode: str,
-                 report: Reporter, label: str) -> None:
-    fh = tar.extractfile(member)
-    if fh is None:
-        raise KitError(f"{member.name} is not a file", part=_name_of(member.name))
-    counted = _Counting(fh, lambda n: report.advance(label, n))
+                 report: Reporter, label: str) -> str:
+    """Unpack a part that is itself a tar; returns the sha256 of every byte of the part read."""
+    counted = _Counting(_open_member(tar, member), functools.partial(report.advance, label))
     into.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(fileobj=counted, mode=mode) as inner:  # type: ignore[call-overload]
             _extract_all(inner, into)
+        while counted.read(CHUNK):  # the end-of-archive blocks tarfile stops short of: hashed too
+            pass
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise KitError(f"unpacking part {_name_of(member.name)} failed: {exc}", part=_name_of(member.name)) from None
+    return counted.digest.hexdigest()
+
+
+def _open_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    fh = tar.extractfile(member)
+    if fh is None:
+        raise KitError(f"{member.name} is not a file", part=_name_of(member.name))
+    return fh
 
 
 class _Counting:
-    """A read-only file object that reports the bytes read through it."""
+    """A read-only file object that hashes and reports the bytes read through it."""
 
     def __init__(self, fh: IO[bytes], on_bytes: Callable[[int], None]) -> None:
         self.fh, self.on_bytes = fh, on_bytes
+        self.digest = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
         data = self.fh.read(size)
+        self.digest.update(data)
         self.on_bytes(len(data))
         return data
 
 
-def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, report: Reporter, label: str) -> None:
-    fh = tar.extractfile(member)
-    if fh is None:
-        raise KitError(f"{member.name} is not a file", part=_name_of(member.name))
+def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, report: Reporter, label: str) -> str:
+    """Copy a part out as a file; returns its sha256."""
+    fh = _Counting(_open_member(tar, member), functools.partial(report.advance, label))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
         while chunk := fh.read(CHUNK):
             out.write(chunk)
-            report.advance(label, len(chunk))
+    return fh.digest.hexdigest()
 
 
 def _run(argv: list[str], what: str, part: str | None, cwd: Path | None = None) -> None:
@@ -315,10 +324,10 @@ def _run(argv: list[str], what: str, part: str | None, cwd: Path | None = None) 
         raise KitError(f"{what} failed (exit {proc.returncode}): {said[-1][:300]}", part=part)
 
 
-def _unpack_source_bundle(tar: tarfile.TarFile, member: tarfile.TarInfo, stage: Path, report: Reporter) -> None:
+def _unpack_source_bundle(tar: tarfile.TarFile, member: tarfile.TarInfo, stage: Path, report: Reporter) -> str:
     """A clone of the bundle with its HEAD checked out, and no remote pointing at the kit's temp file."""
     bundle = stage / ".source.bundle"
-    _copy_member(tar, member, bundle, report, "unpack source-bundle")
+    digest = _copy_member(tar, member, bundle, report, "unpack source-bundle")
     tree = stage / TREE_DIR
     git = shutil.which("git")
     if git is None:
@@ -328,6 +337,7 @@ def _unpack_source_bundle(tar: tarfile.TarFile, member: tarfile.TarInfo, stage: 
          "git clone of the source bundle", "source-bundle")
     _run([git, "-C", str(tree), "remote", "remove", "origin"], "git remote remove origin", "source-bundle")
     bundle.unlink()
+    return digest
 
 
 def unpack(kit: Path, manifest: Manifest, stage: Path, report: Reporter) -> None:
@@ -341,17 +351,16 @@ def unpack(kit: Path, manifest: Manifest, stage: Path, report: Reporter) -> None
             label = f"unpack {part.name}"
             report.start(label, part.size)
             if part.name == "source-bundle":
-                _unpack_source_bundle(tar, member, stage, report)
-            elif part.name == "source-tree":
-                _extract_tar(tar, member, stage / TREE_DIR, "r|gz", report, label)
-            elif part.name == "go":
-                _extract_tar(tar, member, stage / GO_DIR, "r|gz", report, label)
-            elif part.name == "kbuild":
-                _extract_tar(tar, member, stage / TOOL_DIR, "r|gz", report, label)
-            elif part.name == "wheels":
-                _extract_tar(tar, member, stage / WHEELS_DIR, "r|", report, label)
+                digest = _unpack_source_bundle(tar, member, stage, report)
             elif part.name == "images":
-                _copy_member(tar, member, stage / IMAGES_DIR / "images.tar", report, label)
+                digest = _copy_member(tar, member, stage / IMAGES_DIR / "images.tar", report, label)
+            else:
+                into, mode = {"source-tree": (TREE_DIR, "r|gz"), "go": (GO_DIR, "r|gz"),
+                              "kbuild": (TOOL_DIR, "r|gz"), "wheels": (WHEELS_DIR, "r|")}[part.name]
+                digest = _extract_tar(tar, member, stage / into, mode, report, label)
+            if digest != part.sha256:  # the kit changed since it was verified (another writer?)
+                raise KitError(f"corrupt kit: part {part.name} changed while it was unpacked; nothing was left "
+                               "under the destination", part=part.name, hint="copy the kit again")
             report.finish(label)
     (stage / KEPT_MANIFEST).write_text(manifest.to_json())
 
@@ -405,6 +414,7 @@ def install(kit: Path, dest: Path, report: Reporter, load_images: ImagesLoader |
     the images tar under DIR/images for a later `inv images --load`."""
     dest = dest.absolute()
     existed = check_dest(dest)
+    mode = dest.stat().st_mode & 0o7777 if existed else 0o755
     manifest = read_manifest(kit)
     if manifest.part("wheels"):
         check_interpreter(manifest)
@@ -430,6 +440,7 @@ def install(kit: Path, dest: Path, report: Reporter, load_images: ImagesLoader |
             shutil.rmtree(dest, ignore_errors=True)
             if existed:
                 dest.mkdir()
+                dest.chmod(mode)
             raise
     return Loaded(dest, manifest, loaded)
 

@@ -189,6 +189,25 @@ def test_images_missing_from_the_engine_are_refused_before_writing(sample_kit, f
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.engine
+@pytest.mark.go
+def test_a_part_changed_after_verification_is_caught_while_unpacking(sample_kit, tmp_path):
+    """Unpacking hashes every part again: a kit rewritten between the check and the unpack is refused."""
+    import dataclasses
+
+    from kit.plan import KitError
+    from kit.unpack import PlainReporter, read_manifest, unpack
+
+    manifest = read_manifest(sample_kit["kit"])
+    parts = tuple(dataclasses.replace(p, sha256="0" * 64) if p.name == "go" else p for p in manifest.parts)
+    report = PlainReporter()
+    try:
+        with pytest.raises(KitError, match="part go changed while it was unpacked"):
+            unpack(sample_kit["kit"], dataclasses.replace(manifest, parts=parts), tmp_path / "stage", report)
+    finally:
+        report.close()
+
+
 def plan_path(name: str) -> str:
     from kit.plan import KINDS
 
