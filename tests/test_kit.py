@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -206,6 +207,45 @@ def test_a_part_changed_after_verification_is_caught_while_unpacking(sample_kit,
             unpack(sample_kit["kit"], dataclasses.replace(manifest, parts=parts), tmp_path / "stage", report)
     finally:
         report.close()
+
+
+def _interrupt_at(argv: list[str], marker: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run `inv ARGV`, send SIGINT once stderr shows ``marker``; (exit code, stderr)."""
+    import signal
+    import threading
+
+    exe = shutil.which("inv") or "inv"
+    proc = subprocess.Popen([exe, "--search-root", str(REPO), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, env=env)
+    seen: list[str] = []
+
+    def watch() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if marker in line and proc.poll() is None:
+                time.sleep(0.3)
+                proc.send_signal(signal.SIGINT)
+
+    reader = threading.Thread(target=watch)
+    reader.start()
+    proc.wait(timeout=300)
+    reader.join(timeout=10)
+    return proc.returncode, "".join(seen)
+
+
+@pytest.mark.engine
+@pytest.mark.go
+def test_ctrl_c_leaves_nothing_behind(sample_kit, tmp_path):
+    env = sample_kit["env"]
+    code, err = _interrupt_at(["kit", "--load", str(sample_kit["kit"]), "--dest", str(tmp_path / "d")], "venv:", env)
+    assert code == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
+    kit = tmp_path / "again.kit"
+    code, err = _interrupt_at(["kit", "--save", str(kit), "--kube-root", str(sample_kit["tree"]), "--mode", "native"],
+                              "save go", env)
+    assert code == 130 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []  # no kit, no partial file, no scratch directory
 
 
 def plan_path(name: str) -> str:
