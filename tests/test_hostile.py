@@ -42,6 +42,7 @@ TASKS: dict[str, list[str]] = {
     "smoke": ["smoke", "--kube-root", "{tree}", "--what=cmd/nosuch"],
     "doctor": ["doctor", "--kube-root", "{tree}"],
     "clean": ["clean", "--kube-root", "{tree}"],
+    "kit": ["kit", "--save", "{scratch}/k.tar", "--kube-root", "{tree}", "--mode", "nosuch"],
 }
 EXTRA = [["workspace", "--kube-root", "{tree}", "--env"], ["build", "--kube-root", "{tree}", "--what=cmd/kubectl",
                                                             "--dry-run"]]
