@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.conftest import _SCRUB, SHARED_GOCACHE, inv, require  # noqa: E402
+from tests.conftest import _SCRUB, SHARED_GOCACHE, inv, require, sigint_default  # noqa: E402
 
 PARTS = ("installer", "source-bundle", "images", "go", "kbuild", "wheels")
 MIRROR = "kit"
@@ -216,7 +216,7 @@ def _interrupt_at(argv: list[str], marker: str, env: dict[str, str]) -> tuple[in
 
     exe = shutil.which("inv") or "inv"
     proc = subprocess.Popen([exe, "--search-root", str(REPO), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, env=env)
+                            stdin=subprocess.DEVNULL, text=True, env=env, preexec_fn=sigint_default)
     seen: list[str] = []
 
     def watch() -> None:
