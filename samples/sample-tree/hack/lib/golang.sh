@@ -220,7 +220,7 @@ kube::golang::place_bins() {
   done
 }
 
-# --- the go command, as this era spells it (workspace/sample.py reshapes this block) ---
+# The go command, as v1.20 spells it (workspace/sample.py respells it for the later eras).
 kube::golang::build_some_binaries() {
   go install "${build_args[@]}" "$@"
 }
@@ -317,4 +317,3 @@ kube::golang::build_binaries() {
     done
   )
 }
-# --- end of the go command ---
