@@ -41,12 +41,19 @@ def make_targets(tree: KubeTree) -> set[str]:
     return _declared(tree, MAIN_MAKEFILES + GENERATED_MAKEFILES)
 
 
+FORWARD_GOAL = "kbuild-forward-generated-file"
+
+
 def make_command(tree: KubeTree, target: str) -> list[str]:
     """`make TARGET` where the main Makefile has the rule; else the way its own forwarding rule
     calls the generated-files Makefile (v1.20's main Makefile forwards gen_openapi, not gen_bindata)."""
     if target in _declared(tree, MAIN_MAKEFILES) or not (tree.root / "Makefile.generated_files").exists():
         return ["make", target]
-    return ["make", "-f", "Makefile.generated_files", target, "CALLED_FROM_MAIN_MAKEFILE=1"]
+    # Forward through the main Makefile, as its own rule does: its constants (META_DIR, OUT_DIR, BIN_DIR,
+    # PRJ_SRC_PATH) reach the sub-make only through its .EXPORT_ALL_VARIABLES. Called directly, the
+    # generated-files Makefile sees META_DIR empty and writes $(META_DIR)/go-pkgdeps.mk to /.
+    forward = f"{FORWARD_GOAL}: ; $(MAKE) -f Makefile.generated_files {target} CALLED_FROM_MAIN_MAKEFILE=1"
+    return ["make", "--eval", forward, FORWARD_GOAL]
 
 
 def missing(tree: KubeTree) -> list[Generated]:

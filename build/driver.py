@@ -107,7 +107,8 @@ def run_demo(base: Path, era: str, what: str, environ: Mapping[str, str]) -> Pat
     if not built:
         raise KBError("the demo built nothing")
     binary = built[0].path
-    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, errors="replace",
+                         stdin=subprocess.DEVNULL)
     print(f"$ {binary} --version")
     print(out.stdout.strip() or out.stderr.strip())
     if out.returncode != 0:

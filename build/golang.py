@@ -72,7 +72,8 @@ def probe(go: Path, environ: Mapping[str, str]) -> GoToolchain:
     env = {k: v for k, v in environ.items() if k not in ("GOFLAGS", "GOOS", "GOARCH")}
     try:
         out = subprocess.run([str(go), "env", "GOVERSION", "GOROOT", "GOHOSTOS", "GOHOSTARCH"],
-                             capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+                             capture_output=True, text=True, errors="replace", env=env, stdin=subprocess.DEVNULL,
+                             timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ToolError(f"{go} does not run: {exc}", hint=GO_HINT) from None
     lines = out.stdout.split("\n")

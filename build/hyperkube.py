@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from common.errors import TreeError
+from common.treefiles import read_text
 from workspace.tree import KubeTree
 
 KNOWN = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "kubectl",
@@ -17,7 +18,7 @@ _KUBECTL_IMPORTS = ("k8s.io/kubectl/pkg/cmd", "k8s.io/kubernetes/pkg/kubectl/cmd
 def server_names(tree: KubeTree) -> list[str]:
     """The servers the tree's cmd/hyperkube knows: the cmd/<name>/app packages it imports, or names it spells out."""
     directory = tree.root / "cmd" / "hyperkube"
-    text = "\n".join(p.read_text(errors="replace") for p in sorted(directory.glob("*.go"))
+    text = "\n".join(read_text(p, root=tree.root) or "" for p in sorted(directory.glob("*.go"))
                      if not p.name.endswith("_test.go"))
     if not text:
         raise TreeError(f"{directory} has no Go sources: this tree has no hyperkube")

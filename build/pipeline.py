@@ -18,6 +18,8 @@ from typing import Any
 
 from common.cli import info
 from common.errors import KBError
+from common.outputs import check_inside, output_target, write_file
+from common.redact import redact, redact_data
 from workspace.tree import KubeTree, _function_targets
 
 DEFAULT_SERVER_TARGETS = ("cmd/kube-apiserver", "cmd/kube-controller-manager", "cmd/kube-scheduler",
@@ -68,7 +70,9 @@ def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker
 def run_pipeline(tree: KubeTree, environ: Mapping[str, str], *, whats: list[str], release: bool, quick: bool,
                  mode: str = "script", mirrors: list[str], layout: str, skip_images: bool, docker_host: str | None,
                  report_path: Path, junit_path: Path) -> int:
-    """Run every step in order; write the report and the JUnit file whatever happens. Returns the exit code."""
+    """Run every step in order; write the report and the JUnit file whatever happens. Returns the exit code.
+    Where they go is checked first: a report that can't be written stops the run before any step."""
+    check_targets(tree, report_path, junit_path)
     use_images = not skip_images and (release or bool(mirrors))
     steps = [Step("doctor"), Step("workspace"), Step("images"), Step("release" if release else "build")]
     actions: dict[str, Callable[[], dict[str, Any]]] = {
@@ -99,13 +103,13 @@ def run_pipeline(tree: KubeTree, environ: Mapping[str, str], *, whats: list[str]
             info(f"ERROR {step.name}: {step.detail}")
         step.seconds = round(time.monotonic() - start, 2)
     try:
-        write_report(report_path, steps, code)
-        write_junit(junit_path, steps)
-    except OSError as exc:
+        write_report(report_path, steps, code, root=tree.root)
+        write_junit(junit_path, steps, root=tree.root)
+    except KBError as exc:
         if not code:
-            raise  # the funnel names the path: that is the one error
+            raise  # it names the path: that is the one error
         # A step failed already (a read-only tree, say): that is the error; the report is a casualty.
-        info(f"(no report written: {exc.filename or report_path}: {exc.strerror or exc})")
+        info(f"(no report written: {exc.message})")
         return code
     info(f"report: {report_path}; junit: {junit_path}")
     return code
@@ -152,27 +156,42 @@ def _release(tree: KubeTree, environ: Mapping[str, str], quick: bool, mode: str,
     return {"mode": mode, "tarballs": result.tarballs, "log": str(result.log), "report": str(result.report)}
 
 
-def write_report(path: Path, steps: list[Step], code: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"exit_code": code, "steps": [asdict(s) for s in steps]}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(body, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+def _own_dir(tree_root: Path | None, path: Path) -> bool:
+    """The default place (_output/ci of the tree) is kbuild's to create; a directory the user named is not."""
+    return tree_root is not None and Path(os.path.abspath(path)).parent == Path(os.path.abspath(tree_root)) / \
+        "_output" / "ci"
 
 
-def write_junit(path: Path, steps: list[Step]) -> None:
-    """JUnit XML: one <testcase> per step, <failure> or <skipped> where it applies."""
+def check_targets(tree: KubeTree, *paths: Path) -> None:
+    """Before any step: no symlink out of _output on the way, and a user-named path's directory exists."""
+    for path, flag, example in zip(paths, ("--report", "--junit"), ("report.json", "junit.xml"), strict=False):
+        check_inside(tree.root, path)
+        if not _own_dir(tree.root, path):
+            output_target(path, flag, example)
+
+
+def write_report(path: Path, steps: list[Step], code: int, *, root: Path | None = None) -> None:
+    """The JSON report, written whole or not at all; credentials in any URL it quotes become ***."""
+    body = redact_data({"exit_code": code, "steps": [asdict(s) for s in steps]})
+    write_file(path, json.dumps(body, indent=2, default=str) + "\n", step="the ci report", root=root,
+               flag=None if _own_dir(root, path) else "--report", make_parent=_own_dir(root, path))
+
+
+def write_junit(path: Path, steps: list[Step], *, root: Path | None = None) -> None:
+    """JUnit XML: one <testcase> per step, <failure> or <skipped> where it applies (credentials as ***)."""
     failures = sum(s.status == "failed" for s in steps)
     skipped = sum(s.status == "skipped" for s in steps)
     suite = ET.Element("testsuite", name="kbuild ci", tests=str(len(steps)), failures=str(failures),
                        errors="0", skipped=str(skipped), time=f"{sum(s.seconds for s in steps):.2f}")
     for s in steps:
         case = ET.SubElement(suite, "testcase", classname="kbuild.ci", name=s.name, time=f"{s.seconds:.2f}")
+        detail = redact(s.detail)
         if s.status == "failed":
-            ET.SubElement(case, "failure", message=s.detail, type=f"exit {s.code}").text = s.detail
+            ET.SubElement(case, "failure", message=detail, type=f"exit {s.code}").text = detail
         elif s.status == "skipped":
-            ET.SubElement(case, "skipped", message=s.detail)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    root = ET.Element("testsuites")
-    root.append(suite)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+            ET.SubElement(case, "skipped", message=detail)
+    top = ET.Element("testsuites")
+    top.append(suite)
+    body = ET.tostring(top, encoding="utf-8", xml_declaration=True)
+    write_file(path, body, step="the JUnit file", root=root, flag=None if _own_dir(root, path) else "--junit",
+               example="junit.xml", make_parent=_own_dir(root, path))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from common.errors import UsageError
+from common.treefiles import read_text
 from workspace.targetlists import GROUP_NAMES, all_targets, named_group
 from workspace.tree import GO_PACKAGE, KubeTree
 
@@ -39,7 +40,7 @@ def _has_main(directory: Path) -> bool:
         if f.name.endswith("_test.go"):
             continue
         try:
-            head = f.read_text(errors="replace")[:4096]
+            head = (read_text(f) or "")[:4096]
         except OSError:
             continue
         if _MAIN.search(head):

@@ -23,32 +23,40 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from common.system import sha256_of
+from common.treefiles import not_regular
 
 _ENV_KEYS = re.compile(r"^(GO\w*|CGO_\w+|CC|CXX|AR|PKG_CONFIG\w*|PATH|KUBE_\w+|SOURCE_DATE_EPOCH|DBG)$")
 
 
 def tree_fingerprint(root: Path) -> str:
-    """A digest of every file's path, size and mtime in the tree (build outputs and .git excluded)."""
+    """A digest of every file's path, size and mtime in the tree (build outputs and .git excluded).
+
+    Names are hashed as the bytes they are on disk (a committed name that is not UTF-8 is fine).
+    A FIFO or a device in the tree is refused, naming it: go or make reading it would block.
+    """
     h = hashlib.blake2b(digest_size=20)
 
-    def walk(directory: str, top: bool) -> None:
+    def walk(directory: bytes, top: bool) -> None:
         with os.scandir(directory) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
-                if top and (entry.name.startswith("_output") or entry.name == ".git"):
+                if top and (entry.name.startswith(b"_output") or entry.name == b".git"):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     walk(entry.path, False)
                 else:
                     st = entry.stat(follow_symlinks=False)
-                    h.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}\n"
+                    if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                        raise not_regular(Path(os.fsdecode(entry.path)), root, st.st_mode)
+                    h.update(entry.path + f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}\n"
                              .encode())
 
-    walk(str(root), True)
+    walk(os.fsencode(root), True)
     return h.hexdigest()
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.errors import KBError, TreeError, UsageError
+from common.treefiles import read_text
 
 FILE_KEYS = ("KUBE_GIT_COMMIT", "KUBE_GIT_TREE_STATE", "KUBE_GIT_VERSION", "KUBE_GIT_MAJOR", "KUBE_GIT_MINOR")
 _SEMVER = re.compile(r"^v([0-9]+)\.([0-9]+)(\.[0-9]+)?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
@@ -173,14 +174,13 @@ def compute(root: Path, environ: Mapping[str, str], version_sh: str | None = Non
     epoch = _source_date_epoch(environ)
     version_file = environ.get("KUBE_GIT_VERSION_FILE")
     if version_sh is None:
-        p = root / "hack" / "lib" / "version.sh"
-        version_sh = p.read_text(errors="replace") if p.is_file() else ""
+        version_sh = read_text(root / "hack" / "lib" / "version.sh", root=root) or ""
 
     if version_file:
         path = Path(version_file)
         if not path.is_file():
             raise UsageError(f"KUBE_GIT_VERSION_FILE={version_file}: no such file")
-        values = parse_version_file(path.read_text())
+        values = parse_version_file(read_text(path) or "")
         commit, tree_state, version, major, minor = (values.get(k, "") for k in FILE_KEYS)
         info = VersionInfo(commit, tree_state, version, major, minor, source="file")
         date_epoch = epoch if epoch is not None else _tree_time(root)

@@ -37,15 +37,19 @@ def _colour(stream: Any) -> bool:
 
 def error(message: str, hint: str | None = None) -> None:
     """Print an error (and a tip) the way every task does."""
+    from common.redact import redact
+
     red, yellow, reset = ("\033[31m", "\033[33m", "\033[0m") if _colour(sys.stderr) else ("", "", "")
-    print(f"{red}ERROR{reset} {message}", file=sys.stderr)
+    print(f"{red}ERROR{reset} {redact(message)}", file=sys.stderr)  # credentials in URLs become ***
     if hint:
-        print(f"{yellow}TIP{reset} {hint}", file=sys.stderr)
+        print(f"{yellow}TIP{reset} {redact(hint)}", file=sys.stderr)
 
 
 def info(message: str) -> None:
     """A progress line on stderr, so stdout stays clean for --env/--json output."""
-    print(message, file=sys.stderr, flush=True)
+    from common.redact import redact
+
+    print(redact(message), file=sys.stderr, flush=True)
 
 
 def funnel(body: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,8 +2,9 @@
 
 ``as_error`` turns an exception the funnel catches into a ``KBError`` that
 names the operation and the path; ``install_hook`` covers what happens in
-invoke itself before any task body runs (it parses the config files after
-loading tasks.py). ``KBUILD_TRACEBACK=1`` shows the traceback as well.
+invoke itself before any task body runs (it parses the project's and -f
+config files after loading tasks.py; see install_hook for what comes before).
+``KBUILD_TRACEBACK=1`` shows the traceback as well.
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ def _hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | Non
           fallback: Callable[[type[BaseException], BaseException, TracebackType | None], Any]) -> None:
     from common.cli import error
 
+    if isinstance(exc, KeyboardInterrupt) and not wants_traceback():
+        error("interrupted")  # as the funnel says it; 130 as a shell reports a Ctrl-C
+        sys.stderr.flush()
+        sys.exit(130)
     shown = as_error(exc, tb)
     if shown is None or wants_traceback():
         fallback(kind, exc, tb)
@@ -142,7 +147,14 @@ def _hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | Non
 
 
 def install_hook() -> None:
-    """Report faults raised in invoke itself (config parsing, merging) before any task runs, as one line."""
+    """Report faults raised in invoke itself (config parsing, merging) before any task runs, as one line.
+
+    It is installed when invoke imports tasks.py, so it can't cover what comes before: Python's own
+    start-up (site's .pth files), `inv` importing invoke, and invoke reading /etc/invoke.yaml and
+    ~/.invoke.yaml (Program.create_config, the first step of Program.run; invoke skips only a missing
+    file, so HOME=/dev/null is its NotADirectoryError traceback). A Ctrl-C there is Python's
+    KeyboardInterrupt traceback (or invoke's silent exit 1, once Program.run has started).
+    """
     previous = sys.excepthook
     if getattr(previous, "__kbuild__", False):
         return

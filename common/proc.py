@@ -22,7 +22,7 @@ def run(argv: Sequence[str], *, cwd: Path | str | None = None, env: Mapping[str,
     try:
         proc = subprocess.run(
             list(argv), cwd=cwd, env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL, text=True,
+            stdin=subprocess.DEVNULL, text=True, errors="replace",  # a tool's bytes that are not UTF-8 stay shown
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.PIPE if capture else None,
         )

@@ -94,7 +94,7 @@ def run(tree: KubeTree, environ: Mapping[str, str], *, list_only: bool = False, 
     engine = Engine.connect(environ, docker_host)
     if load:
         with open(load, "rb") as fh:
-            loaded = engine.load(iter(lambda: fh.read(1 << 20), b""))
+            loaded = engine.load(iter(lambda: fh.read(1 << 20), b""), what=load)
         for line in loaded:
             info(line)
         mirrors = []  # after a load, only report what is present
@@ -118,7 +118,8 @@ def run(tree: KubeTree, environ: Mapping[str, str], *, list_only: bool = False, 
         write_lock(lock_path, lock_pins)
         info(f"wrote {lock_path} ({len(lock_pins)} images)")
     if failed:
-        raise KBError(f"{len(failed)} of {len(outcomes)} images failed", hint=failure_hint(failed), code=1)
+        first = f"{failed[0].name}: {failed[0].error}" + (" …" if len(failed) > 1 else "")
+        raise KBError(f"{len(failed)} of {len(outcomes)} images failed ({first})", hint=failure_hint(failed), code=1)
     return outcomes
 
 
@@ -127,6 +128,8 @@ def failure_hint(failed: list[sync.Outcome]) -> str | None:
     said = " ".join(o.error for o in failed)
     for needle, hint in (
         ("lock wants", "the lock file pins another digest: fix the mirror, or re-lock with --lock --force"),
+        (" stalled while ", "the registry stopped sending or answering: check it and the network, add another "
+                            "--mirror (tried in order), or raise KBUILD_STALL_SECONDS for a slow link"),
         ("auth refused", "run `docker login` for that registry"),
         ("unreachable", "check the mirror address, or add another with --mirror (tried in order)"),
         ("not found", "mirror the image there first, or try the other --layout (nested/flat)"),

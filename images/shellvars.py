@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.treefiles import read_text
+
 _ASSIGN = re.compile(r"^\s*(?:(?:readonly|export|local|declare)(?:\s+-[a-zA-Z]+)*\s+)?([A-Za-z_]\w*)=(.*)$")
 _CAT = re.compile(r"""^\$\(\s*cat\s+("([^"]*)"|'([^']*)'|(\S+))\s*\)""")
 # A whole word that is one parameter expansion: ${NAME}, ${NAME:-word}, ${NAME-word}.
@@ -72,9 +74,10 @@ class Vars:
     def read_file(self, path: Path, label: str) -> None:
         """Apply every simple assignment in ``path`` in order (functions included, as if called)."""
         try:
-            lines = path.read_text(errors="replace").splitlines()
+            text = read_text(path, root=self.kube_root)
         except OSError:
             return
+        lines = (text or "").splitlines()
         for lineno, line in enumerate(lines, 1):
             m = _ASSIGN.match(line)
             if not m:
@@ -204,9 +207,12 @@ class Vars:
                 rel = self.expand(next(g for g in m.groups()[1:] if g is not None))
                 path = Path(rel)
                 try:
-                    out.append(path.read_text().strip())
+                    content = read_text(path, root=self.kube_root)
                 except OSError as exc:
                     raise ValueError(f"cannot read {path}") from exc
+                if content is None:
+                    raise ValueError(f"cannot read {path}")
+                out.append(content.strip())
                 self._note_file(path)
                 i += m.end()
             elif ch == "$" and text.startswith("${", i):

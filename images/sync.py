@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import UsageError
-from images.engine import Engine, EngineError, RegistryError, repo_digests
+from images.engine import Engine, EngineError, EngineGone, RegistryError, repo_digests
 from images.refs import ImageRef, mirror_ref
 from images.resolve import ImageSpec
 
@@ -78,7 +78,8 @@ def _local_digests(engine: Engine, name: str) -> tuple[str, set[str]] | None:
 
 
 def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], None]) -> Outcome:
-    """Carry out one image's task. Never raises for registry trouble: the outcome says."""
+    """Carry out one image's task. Never raises for registry trouble: the outcome says. An engine that
+    went away or stopped answering (EngineGone) ends the run."""
     canonical = task.spec.ref
     out = Outcome(canonical.name)
     start = time.monotonic()
@@ -123,7 +124,9 @@ def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], 
             report(canonical.name, out.action, out.bytes)
             return out
         except RegistryError as exc:
-            out.tried.append(f"{label}: {exc.kind} ({exc.detail})")
+            out.tried.append(exc.message if exc.kind == "stalled" else f"{label}: {exc.kind} ({exc.detail})")
+        except EngineGone:
+            raise  # no other source can help: the run stops with the engine's one line
         except EngineError as exc:
             out.tried.append(f"{label}: {exc.message}")
     out.action = "failed"
@@ -148,7 +151,12 @@ def run_all(engine: Engine, tasks: list[ImageTask], report: Callable[[str, str, 
         return [run_task(engine, t, report) for t in tasks]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(lambda t: run_task(engine.clone(), t, report), t) for t in tasks]
-        return [f.result() for f in futures]
+        try:
+            return [f.result() for f in futures]
+        except EngineGone:
+            for f in futures:
+                f.cancel()  # those not started; the running ones end at their next engine call
+            raise
 
 
 def lock_pins(engine: Engine, specs: list[ImageSpec], outcomes: list[Outcome]) -> tuple[dict[str, str], list[str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from common.archive import printable
 from common.errors import KBError, UsageError
 from kit.plan import TREE_DIR, KitError, Manifest, check_dest, next_steps
 from kit.unpack import Loaded, Reporter, install, read_manifest
@@ -73,7 +74,7 @@ def describe(manifest: Manifest) -> list[str]:
     lines.append(f"{'total':14} {'':14} {manifest.size / 1048576:8.1f} MB")
     for i in manifest.images:
         lines.append(f"image    {i.name}  {i.id}" + (f"  {', '.join(i.repo_digests)}" if i.repo_digests else ""))
-    return lines
+    return [printable(line, 100_000) for line in lines]  # the manifest's text, never a terminal's escapes
 
 
 def list_kit(kit: Path) -> Manifest:

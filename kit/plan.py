@@ -1,7 +1,8 @@
 """The offline kit's shape, as data: its members, the manifest, and the checks made before unpacking.
 
-Standard library only, and no imports from the rest of kbuild: ``install.sh`` carries this module
-(and ``kit.unpack``) to machines where nothing else is installed yet.
+Standard library only, and no imports from the rest of kbuild but ``common.archive``: ``install.sh``
+carries this module (with ``kit.unpack`` and ``common.archive``) to machines where nothing else is
+installed yet.
 
 A kit is one uncompressed tar::
 
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import sysconfig
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from common.archive import printable
 
 FORMAT = 1
 INSTALLER = "install.sh"
@@ -113,23 +117,120 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
+        """The manifest, every field checked against the schema before any is used."""
         try:
             data = json.loads(text)
-            if data.get("format") != FORMAT:
-                raise KitError(f"manifest format {data.get('format')!r}: this kbuild reads format {FORMAT}",
-                               part="manifest", hint="load it with the kbuild version that saved it")
-            parts = tuple(Part(**p) for p in data["parts"])
-            images = tuple(ImageRecord(i["name"], i["id"], tuple(i.get("repo_digests") or ()))
-                           for i in data.get("images") or ())
-            return cls(parts=parts, tool_version=str(data["tool_version"]), stamp=dict(data["stamp"]),
-                       tree=str(data["tree"]), mode=str(data["mode"]), images=images,
-                       go_version=str(data["go_version"]), go_minimum=str(data["go_minimum"]),
-                       python=str(data["python"]), platform=str(data["platform"]), created=str(data["created"]),
-                       extra=dict(data.get("extra") or {}))
-        except KitError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise KitError(f"manifest: not a kit manifest ({type(exc).__name__}: {exc})", part="manifest") from None
+        except (ValueError, RecursionError) as exc:  # RecursionError: a manifest nested thousands deep
+            raise KitError(f"manifest: not a kit manifest ({type(exc).__name__}: {printable(str(exc))})",
+                           part="manifest") from None
+        return _from_checked(_Schema(data).data)
+
+
+# --- the manifest's schema: types, ranges and shapes, checked before any field is used -------------
+
+MAX_PART_SIZE = 1 << 40          # 1 TiB: far above any real part (the images: a few GB)
+MAX_MANIFEST = 4 << 20           # bytes of manifest.json (a real one: a few KB)
+MAX_MANIFEST_SUM = 256           # bytes of manifest.sha256 (one line)
+MAX_TEXT = 512                   # characters of any text field
+MAX_IMAGES = 1000
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MODES = ("", "script", "direct", "native")
+_TREES = ("git", "files")
+
+
+class _Schema:
+    """``data`` checked; ``KitError(part="manifest")`` naming the field and what is wrong otherwise."""
+
+    def __init__(self, data: Any) -> None:
+        top = self.obj(data, "the manifest")
+        if top.get("format") != FORMAT:
+            raise KitError(f"manifest format {printable(repr(top.get('format')))}: this kbuild reads format "
+                           f"{FORMAT}", part="manifest", hint="load it with the kbuild version that saved it")
+        parts = self.array(top.get("parts"), "parts", len(KINDS))
+        images = self.array(top.get("images", []) if top.get("images") is not None else [], "images", MAX_IMAGES)
+        self.data: dict[str, Any] = {
+            "parts": [self.part(p, i) for i, p in enumerate(parts)],
+            "images": [self.image(im, i) for i, im in enumerate(images)],
+            "stamp": self.stamp(top.get("stamp")),
+            "tree": self.choice(top.get("tree"), "tree", _TREES),
+            "mode": self.choice(top.get("mode"), "mode", _MODES),
+            "extra": self.obj(top.get("extra") if top.get("extra") is not None else {}, "extra"),
+            **{k: self.text(top.get(k), k) for k in ("tool_version", "go_version", "go_minimum", "python",
+                                                       "platform", "created")},
+        }
+
+    @staticmethod
+    def bad(field: str, what: str) -> KitError:
+        return KitError(f"manifest: {printable(field)}: {what} (not a manifest this kbuild wrote)", part="manifest",
+                        hint="copy the kit again, or save it again with kbuild")
+
+    def obj(self, value: Any, field: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.bad(field, f"{_kind(value)}, expected an object")
+        return value
+
+    def array(self, value: Any, field: str, most: int) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.bad(field, f"{_kind(value)}, expected a list")
+        if len(value) > most:
+            raise self.bad(field, f"{len(value)} entries, at most {most}")
+        return value
+
+    def text(self, value: Any, field: str, most: int = MAX_TEXT) -> str:
+        if not isinstance(value, str):
+            raise self.bad(field, f"{_kind(value)}, expected a string")
+        if len(value) > most:
+            raise self.bad(field, f"{len(value)} characters, at most {most}")
+        if printable(value, most + 1) != value:
+            raise self.bad(field, f"control characters in '{printable(value, 60)}'")
+        return value
+
+    def choice(self, value: Any, field: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed or not isinstance(value, str):
+            raise self.bad(field, f"{printable(repr(value), 60)}, expected one of {', '.join(map(repr, allowed))}")
+        return value
+
+    def part(self, value: Any, i: int) -> Part:
+        p = self.obj(value, f"parts[{i}]")
+        name = self.choice(p.get("name"), f"parts[{i}].name", tuple(KINDS))
+        kind, path = KINDS[name]
+        self.choice(p.get("kind"), f"parts[{i}].kind", (kind,))
+        self.choice(p.get("path"), f"parts[{i}].path", (path,))
+        sha = p.get("sha256")
+        if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+            raise self.bad(f"parts[{i}].sha256", f"{printable(repr(sha), 80)}, expected 64 lowercase hex digits")
+        size = p.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < MAX_PART_SIZE:
+            raise self.bad(f"parts[{i}].size", f"{printable(repr(size), 60)}, expected a whole number of bytes "
+                                               f"from 0 to {MAX_PART_SIZE - 1}")
+        unknown = sorted(printable(str(k), 40) for k in set(p) - {"name", "kind", "path", "sha256", "size"})
+        if unknown:
+            raise self.bad(f"parts[{i}]", f"unknown fields {', '.join(unknown)}")
+        return Part(name=name, kind=kind, path=path, sha256=sha, size=size)
+
+    def image(self, value: Any, i: int) -> ImageRecord:
+        im = self.obj(value, f"images[{i}]")
+        digests = self.array(im.get("repo_digests") or [], f"images[{i}].repo_digests", 100)
+        return ImageRecord(self.text(im.get("name"), f"images[{i}].name"), self.text(im.get("id"), f"images[{i}].id"),
+                           tuple(self.text(d, f"images[{i}].repo_digests[{j}]") for j, d in enumerate(digests)))
+
+    def stamp(self, value: Any) -> dict[str, str]:
+        s = self.obj(value, "stamp")
+        if len(s) > 64:
+            raise self.bad("stamp", f"{len(s)} fields, at most 64")
+        return {self.text(k, "stamp key", 64): self.text(v, f"stamp.{k}") for k, v in s.items()}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _from_checked(d: dict[str, Any]) -> Manifest:
+    return Manifest(parts=tuple(d["parts"]), tool_version=d["tool_version"], stamp=d["stamp"], tree=d["tree"],
+                    mode=d["mode"], images=tuple(d["images"]), go_version=d["go_version"],
+                    go_minimum=d["go_minimum"], python=d["python"], platform=d["platform"], created=d["created"],
+                    extra=d["extra"])
 
 
 def part_for(name: str, sha256: str, size: int) -> Part:

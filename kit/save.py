@@ -7,6 +7,7 @@ block for any size), so a part of several GB is written once and never spooled b
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from common.errors import KBError, UsageError
 from kit import plan
@@ -64,6 +65,7 @@ class KitWriter:
         self.fh, self.report = fh, report
         self.parts: list[Part] = []
         self.mtime = int(time.time())
+        self.step = "starting the kit"  # what was being written, for a disk-full message
 
     def _header(self, path: str, size: int, mode: int) -> bytes:
         info = tarfile.TarInfo(path)
@@ -83,6 +85,7 @@ class KitWriter:
         Progress counts the bytes written, or (``count_output=False``) what the writer reports through
         ``sink.progress``: the files' bytes going into a compressed tar, against ``total``."""
         path = part_for(name, "", 0).path
+        self.step = f"saving part {name}"
         start = self.fh.tell()
         self.fh.write(b"\0" * BLOCK)
         label = f"save {name}"
@@ -99,11 +102,13 @@ class KitWriter:
 
     def member(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """A small member that is not a part (the manifest and its checksum)."""
+        self.step = f"writing {path}"
         self.fh.write(self._header(path, len(data), mode))
         self.fh.write(data)
         self._pad(len(data))
 
     def close(self) -> None:
+        self.step = "closing the kit"
         self.fh.write(b"\0" * (2 * BLOCK))
 
 
@@ -113,18 +118,20 @@ class KitWriter:
 
 def installer_script() -> bytes:
     """install.sh: a POSIX sh front for kit.plan + kit.unpack, carried inside it as source text."""
-    sources = {f"kit.{name}": (TOOL_ROOT / "kit" / f"{name}.py").read_text() for name in ("plan", "unpack")}
+    names = ("common.archive", "kit.plan", "kit.unpack")  # in import order
+    sources = {name: (TOOL_ROOT / f"{name.replace('.', '/')}.py").read_text() for name in names}
     program = "\n".join([
         "import sys, types",
         f"SOURCES = {sources!r}",
-        "pkg = types.ModuleType('kit')",
-        "pkg.__path__ = []",
-        "sys.modules['kit'] = pkg",
-        "for name in ('kit.plan', 'kit.unpack'):",
+        "for top in ('common', 'kit'):",
+        "    pkg = types.ModuleType(top)",
+        "    pkg.__path__ = []",
+        "    sys.modules[top] = pkg",
+        f"for name in {names!r}:",
         "    mod = types.ModuleType(name)",
         "    sys.modules[name] = mod",
         "    exec(compile(SOURCES[name], 'install.sh:' + name, 'exec'), mod.__dict__)",
-        "    setattr(pkg, name.split('.')[1], mod)",
+        "    setattr(sys.modules[name.split('.')[0]], name.split('.')[1], mod)",
         "sys.exit(sys.modules['kit.unpack'].main(sys.argv[1:]))",
     ])
     return "\n".join([
@@ -156,12 +163,23 @@ def write_tar(sink: _Sink, entries: list[tuple[Path, str]], compress: bool,
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if skip(info) or info.name in exclude:
             return None
+        if info.islnk():  # a second name of a file already added: written again as a file, since the
+            info.type, info.linkname = tarfile.REGTYPE, ""  # loader refuses hard links (common.archive)
+            info.size = os.stat(paths[info.name]).st_size
         if not sink.count_output:
             sink.progress(info.size)
         return _tarinfo_reset(info)
 
+    paths: dict[str, str] = {}  # name in the tar -> path on disk, for the hard links above
+
+    class _Tar(tarfile.TarFile):
+        def gettarinfo(self, name: Any = None, arcname: Any = None, fileobj: Any = None) -> tarfile.TarInfo:
+            info = super().gettarinfo(name, arcname, fileobj)
+            paths[info.name] = str(name)
+            return info
+
     gz = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0) if compress else None
-    with tarfile.open(fileobj=gz or sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+    with _Tar.open(fileobj=gz or sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
         for path, name in entries:
             tar.add(str(path), arcname=name, recursive=True, filter=keep)
     if gz is not None:
@@ -285,6 +303,7 @@ def save_kit(tree: KubeTree, environ: Mapping[str, str], out: Path, report: Repo
         engine = Engine.connect(environ, docker_host)
         images = records(engine, specs)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    writer: KitWriter | None = None
     try:
         with tmp.open("w+b") as fh, tempfile.TemporaryDirectory(prefix=".kit-", dir=out.parent) as scratch:
             writer = KitWriter(fh, report)
@@ -332,6 +351,12 @@ def save_kit(tree: KubeTree, environ: Mapping[str, str], out: Path, report: Repo
             writer.member(plan.MANIFEST_SUM, f"{hashlib.sha256(body).hexdigest()}  {plan.MANIFEST}\n".encode())
             writer.close()
         os.replace(tmp, out)
+    except OSError as exc:  # disk full, quota, I/O error: the path and the step, the partial file gone
+        step = writer.step if writer is not None else "creating the kit"
+        path = out if exc.filename in (None, str(tmp)) else exc.filename
+        raise KBError(f"cannot write {path} while {step}: {exc.strerror or exc}; the partial kit was removed",
+                      hint="free some disk space, or save the kit elsewhere" if exc.errno == errno.ENOSPC
+                      else None) from None
     finally:
         tmp.unlink(missing_ok=True)
     return manifest

@@ -3,6 +3,12 @@
 Standard library only (plus ``kit.plan``): ``install.sh`` runs this on a machine where only Python,
 pip and git are present. ``inv kit --load`` runs the same code, with the images loaded in-process.
 Every failure is a ``KitError``; after one, DIR is as it was before.
+
+Nothing here trusts the kit: its members must be the regular files a kit has, each once; the
+manifest is capped in size and checked against a schema (kit.plan) before any field is used; every
+part's tar header must say the size the manifest declares, and the parts must fit on the disk, before
+a byte of a part is read; the tars inside are extracted by ``common.archive``'s own member check
+(never tarfile's filters, which 3.11.7 lets a crafted tar bypass: CVE-2025-4517).
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import sys
 import tarfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from common.archive import ArchiveError, Extractor, check_member, create_exclusive, free_bytes, printable
 from kit.plan import (
     CHUNK,
     ENV_FILE,
@@ -31,6 +39,8 @@ from kit.plan import (
     KINDS,
     MANIFEST,
     MANIFEST_SUM,
+    MAX_MANIFEST,
+    MAX_MANIFEST_SUM,
     TOOL_DIR,
     TREE_DIR,
     VENV_DIR,
@@ -131,7 +141,10 @@ def _open_kit(kit: Path) -> tarfile.TarFile:
 
 
 def _members(tar: tarfile.TarFile, kit: Path) -> Iterator[tarfile.TarInfo]:
-    """The kit's members in order; a damaged header or a cut-off end is reported as such."""
+    """The kit's members in order; a damaged header or a cut-off end is reported as such, and a member
+    that is not one of a kit's regular files (a link, a directory, an unknown name, a second copy) is
+    refused, naming it, before anything reads it."""
+    seen: set[str] = set()
     while True:
         try:
             member = tar.next()
@@ -139,7 +152,22 @@ def _members(tar: tarfile.TarFile, kit: Path) -> Iterator[tarfile.TarInfo]:
             raise _damaged(tar, kit, exc) from None
         if member is None:
             return
+        name = _name_of(member.name)
+        if name is None:
+            raise _bad_member(member, "not a member a kit has", None)
+        if not member.isreg():
+            what = ("a symbolic link" if member.issym() else "a hard link" if member.islnk() else
+                    "a directory" if member.isdir() else "not a regular file")
+            raise _bad_member(member, f"{what} (a kit's members are regular files)", name)
+        if member.name in seen:
+            raise _bad_member(member, "appears twice in the kit", name)
+        seen.add(member.name)
         yield member
+
+
+def _bad_member(member: tarfile.TarInfo, rule: str, part: str | None) -> KitError:
+    return KitError(f"corrupt kit: member {printable(member.name)!r}: {rule}; nothing was unpacked", part=part,
+                    hint="this is not a kit kbuild wrote: get the kit again from its source")
 
 
 def _damaged(tar: tarfile.TarFile, kit: Path, exc: Exception) -> KitError:
@@ -163,11 +191,19 @@ def _name_of(path: str) -> str | None:
 
 
 def read_manifest(kit: Path) -> Manifest:
-    """The manifest, checked against manifest.sha256 (seeking over the parts: nothing is hashed)."""
+    """The manifest, checked against manifest.sha256 and its schema, and every part's tar header
+    against the size it declares (seeking over the parts: nothing is hashed)."""
+    headers: dict[str, tarfile.TarInfo] = {}
     with _open_kit(kit) as tar:
         body = checksum = None
         for member in _members(tar, kit):
+            headers[member.name] = member
             if member.name in (MANIFEST, MANIFEST_SUM):
+                cap = MAX_MANIFEST if member.name == MANIFEST else MAX_MANIFEST_SUM
+                if member.size > cap:
+                    raise KitError(f"corrupt kit: member {member.name}: its header says {member.size} bytes, "
+                                   f"more than the {cap} a kit's {member.name} may have; nothing was unpacked",
+                                   part="manifest", hint="this is not a kit kbuild wrote")
                 data = _read_member(tar, member, kit)
                 if member.name == MANIFEST:
                     body = data
@@ -181,7 +217,27 @@ def read_manifest(kit: Path) -> Manifest:
     if f"{hashlib.sha256(body).hexdigest()}  {MANIFEST}\n" != checksum:  # every byte of it counts
         raise KitError(f"corrupt kit: part manifest: {MANIFEST} does not match {MANIFEST_SUM}; nothing was unpacked",
                        part="manifest", hint="copy the kit again")
-    return Manifest.from_json(body)
+    manifest = Manifest.from_json(body)
+    check_headers(manifest, headers)
+    return manifest
+
+
+def check_headers(manifest: Manifest, headers: dict[str, tarfile.TarInfo]) -> None:
+    """Every part the manifest lists is in the kit with the size it declares (from the tar header:
+    nothing read), before anything trusts either."""
+    found = problems(manifest, [Seen(p.path, p.sha256, headers[p.path].size) for p in manifest.parts
+                                if p.path in headers])
+    if found:
+        raise refusal(found)
+
+
+def check_space(manifest: Manifest, dest: Path) -> None:
+    """The parts (a lower bound of what they unpack to) fit on DIR's filesystem."""
+    need = sum(p.size for p in manifest.parts if p.name != "installer")
+    free = free_bytes(dest.parent)
+    if need > free:
+        raise KitError(f"--dest {dest}: the kit's parts need at least {_mb(need)} and {dest.parent} has "
+                       f"{_mb(free)} free; nothing was unpacked", hint="free some disk space, or choose another --dest")
 
 
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, kit: Path) -> bytes:
@@ -189,7 +245,7 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, kit: Path) -> by
     if fh is None:
         raise KitError(f"{kit}: {member.name} is not a file", part=_name_of(member.name))
     try:
-        return fh.read()
+        return fh.read(member.size)
     except (tarfile.TarError, OSError) as exc:
         raise KitError(f"{kit}: {member.name} is cut off ({exc})", part=_name_of(member.name),
                        hint="copy the kit again") from None
@@ -204,6 +260,8 @@ def verify(kit: Path, manifest: Manifest, report: Reporter) -> None:
             part = want.get(member.name)
             if part is None:
                 continue
+            if member.size != part.size:  # checked before a byte is hashed (a TB of zeros takes hours)
+                raise refusal([(part.name, f"{member.name} has {member.size} bytes, the manifest says {part.size}")])
             fh = tar.extractfile(member)
             if fh is None:
                 raise KitError(f"corrupt kit: part {part.name}: {member.name} is not a file", part=part.name)
@@ -226,8 +284,8 @@ def verify(kit: Path, manifest: Manifest, report: Reporter) -> None:
 
 
 def _keep_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    """tarfile's "data" filter (no absolute paths, no links out, no devices, no owners), but with the
-    permission bits as saved: the tree's 0664 files must stay 0664 (its source tarball records them)."""
+    """tarfile's "data" filter with the permission bits as saved. No longer what guards extraction
+    (3.11.7's filter can be bypassed: CVE-2025-4517); kept as a second opinion for callers of tarfile."""
     checked = tarfile.data_filter(member, dest)
     if member.isreg() or member.isdir():
         return checked.replace(mode=member.mode & 0o777, deep=False)
@@ -235,49 +293,38 @@ def _keep_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
 
 
 def _checked_by_hand(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    """The same rules for a Python without extraction filters (before 3.11.4): paths and link
-    targets stay inside ``dest``, no devices, no owners, no setuid bits."""
-    root = os.path.realpath(dest)
-
-    def inside(path: str) -> bool:
-        return os.path.commonpath([root, os.path.realpath(path)]) == root
-
-    name = member.name
-    if name.startswith("/") or not inside(os.path.join(root, name)):
-        raise tarfile.TarError(f"{name!r} would be written outside the destination")
-    if member.issym() and (member.linkname.startswith("/") or
-                           not inside(os.path.join(root, os.path.dirname(name), member.linkname))):
-        raise tarfile.TarError(f"{name!r} links outside the destination")
-    if member.islnk() and (member.linkname.startswith("/") or not inside(os.path.join(root, member.linkname))):
-        raise tarfile.TarError(f"{name!r} links outside the destination")
-    if member.ischr() or member.isblk() or member.isfifo():
-        raise tarfile.TarError(f"{name!r} is a device or a pipe")
-    member.uid = member.gid = 0
-    member.uname = member.gname = ""
-    member.mode &= 0o777
+    """common.archive's rules for one member (names, types, link targets); raises ArchiveError."""
+    check_member(member)
     return member
 
 
-def _extract_all(inner: tarfile.TarFile, into: Path) -> None:
-    if hasattr(tarfile, "data_filter"):
-        inner.extractall(into, filter=_keep_modes)
-        return
-    for member in inner:  # stream mode: one member at a time, checked before it is written
-        inner.extract(_checked_by_hand(member, str(into)), into, set_attrs=True)  # noqa: S202 - checked above
+def _extract_all(inner: tarfile.TarFile, into: Path, *, symlinks: bool = True, budget: int | None = None) -> None:
+    """Every member through kbuild's own check (common.archive), on every Python."""
+    with Extractor(into, symlinks=symlinks, budget=budget) as out:
+        for member in inner:  # stream mode: one member at a time, checked before it is written
+            out.add(inner, member)
+        out.finish()
 
 
 def _extract_tar(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path, mode: str,
                  report: Reporter, label: str) -> str:
     """Unpack a part that is itself a tar; returns the sha256 of every byte of the part read."""
     counted = _Counting(_open_member(tar, member), functools.partial(report.advance, label))
-    into.mkdir(parents=True, exist_ok=True)
+    name = _name_of(member.name)
+    into.mkdir()  # ours, in the staging directory we made: the extraction's root
     try:
         with tarfile.open(fileobj=counted, mode=mode) as inner:  # type: ignore[call-overload]
-            _extract_all(inner, into)
+            _extract_all(inner, into, symlinks=name != "wheels")
         while counted.read(CHUNK):  # the end-of-archive blocks tarfile stops short of: hashed too
             pass
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise KitError(f"unpacking part {_name_of(member.name)} failed: {exc}", part=_name_of(member.name)) from None
+    except ArchiveError as exc:
+        raise KitError(f"corrupt kit: part {name}: {exc}; nothing was unpacked", part=name,
+                       hint="this kit was not written by kbuild, or was tampered with: do not use it") from None
+    except OSError as exc:
+        raise KitError(f"unpacking part {name} failed: cannot write {exc.filename or into}: "
+                       f"{exc.strerror or exc}", part=name) from None
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise KitError(f"unpacking part {name} failed: {printable(str(exc))}", part=name) from None
     return counted.digest.hexdigest()
 
 
@@ -305,10 +352,12 @@ class _Counting:
 def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, report: Reporter, label: str) -> str:
     """Copy a part out as a file; returns its sha256."""
     fh = _Counting(_open_member(tar, member), functools.partial(report.advance, label))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as out:
-        while chunk := fh.read(CHUNK):
+    path.parent.mkdir(exist_ok=True)
+    left = member.size  # never more than the header says (checked against the manifest already)
+    with create_exclusive(path) as out:
+        while left > 0 and (chunk := fh.read(min(CHUNK, left))):
             out.write(chunk)
+            left -= len(chunk)
     return fh.digest.hexdigest()
 
 
@@ -418,6 +467,7 @@ def install(kit: Path, dest: Path, report: Reporter, load_images: ImagesLoader |
     manifest = read_manifest(kit)
     if manifest.part("wheels"):
         check_interpreter(manifest)
+    check_space(manifest, dest)
     verify(kit, manifest, report)
     with _into_place(dest) as stage:
         unpack(kit, manifest, stage, report)

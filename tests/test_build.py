@@ -219,3 +219,23 @@ def test_no_what_builds_what_make_builds_and_groups_pick_a_list(sample_repo):
     golang.write_text(golang.read_text().replace("KUBE_ALL_TARGETS=(", "KUBE_OTHER_TARGETS=("))
     none = inv("build", "--kube-root", str(tree))
     assert none.returncode == 2 and "no KUBE_ALL_TARGETS" in none.stderr and "--what=cmd/NAME" in none.stderr
+
+
+def test_generated_files_forwarding_keeps_the_main_makefiles_constants(sample_repo):
+    """A gen_* target the main Makefile doesn't declare is forwarded as v1.20's Makefile forwards it:
+    META_DIR and friends come from the main Makefile's .EXPORT_ALL_VARIABLES. Run directly, the
+    generated-files Makefile saw META_DIR empty and wrote $(META_DIR)/go-pkgdeps.mk to /."""
+    from build import codegen
+    from workspace.tree import load_tree
+
+    tree = sample_repo("gopath")
+    marker = f"kbuild-test-meta-{os.getpid()}.mk"
+    (tree / "Makefile").write_text(".EXPORT_ALL_VARIABLES:\nOUT_DIR ?= _output\nMETA_DIR := .make\n"
+                                   "all:\n\t@echo all\n")
+    (tree / "Makefile.generated_files").write_text(
+        "ifeq ($(CALLED_FROM_MAIN_MAKEFILE),)\n$(error called directly)\nendif\n"
+        f"gen_bindata:\n\tmkdir -p $(META_DIR)\n\techo x > $(META_DIR)/{marker}\n")
+    argv = codegen.make_command(load_tree(tree), "gen_bindata")
+    subprocess.run(argv, cwd=tree, check=True, capture_output=True, text=True, timeout=60)
+    assert (tree / ".make" / marker).read_text() == "x\n"
+    assert not Path("/", marker).exists()

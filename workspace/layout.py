@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import TreeError
+from common.outputs import check_inside
 from workspace.tree import GO_PACKAGE, Era, KubeTree
 
 # Kubernetes drops this beside the link so recursive tools don't loop through it.
@@ -163,8 +164,32 @@ class WorkspaceAction:
     detail: str = ""
 
 
+def output_paths(layout: Layout) -> list[Path]:
+    """Every directory a build with this layout writes under _output: the workspace, the binaries (each
+    platform's directory that exists), the up-to-date stamps."""
+    paths = [layout.output, layout.gopath, layout.bin_root, layout.output / ".kbuild"]
+    paths += [layout.gopath / d for d in ("src", "pkg", "bin")]
+    if layout.link is not None:
+        paths.append(layout.link.parent)
+    if layout.bin_root.is_dir() and not layout.bin_root.is_symlink():
+        try:
+            paths += [arch for os_dir in layout.bin_root.iterdir() if os_dir.is_dir() and not os_dir.is_symlink()
+                      for arch in os_dir.iterdir()]
+            paths += list(layout.bin_root.iterdir())
+        except OSError:
+            pass  # an unreadable directory is for the build's own check to report
+    return paths
+
+
+def check_outputs(layout: Layout) -> None:
+    """The output guard for a build: no symlink out of _output anywhere a build writes, before any write."""
+    check_inside(layout.root, *output_paths(layout))
+
+
 def plan_workspace(layout: Layout) -> list[WorkspaceAction]:
-    """What must change on disk for the workspace to be right; raises if it can't be done safely."""
+    """What must change on disk for the workspace to be right; raises if it can't be done safely
+    (a symlink out of _output on the way included)."""
+    check_outputs(layout)
     actions: list[WorkspaceAction] = []
     dirs = [layout.gopath / d for d in ("src", "pkg", "bin")] if layout.link else []
     if layout.link is not None:

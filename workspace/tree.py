@@ -14,9 +14,16 @@ from functools import cached_property
 from pathlib import Path
 
 from common.errors import TreeError
+from common.treefiles import check_regular, read_text
 
 GO_PACKAGE = "k8s.io/kubernetes"
 DEFAULT_ROOT = "kubernetes"
+
+# Files the tree's own scripts read (bash sources them, make and go read them) as well as kbuild:
+# checked when the tree is loaded, so a FIFO there is one line before anything runs.
+BUILD_FILES = ("go.mod", "go.work", "go.sum", ".go-version", "Makefile", "Makefile.generated_files",
+               "build/dependencies.yaml", "build/build-image/cross/VERSION", "build/build-image/Dockerfile")
+BUILD_SCRIPT_DIRS = ("build", "build/lib", "hack", "hack/lib", "hack/make-rules")
 
 
 class Era(enum.StrEnum):
@@ -43,11 +50,8 @@ class KubeTree:
     root: Path
 
     def read(self, rel: str) -> str | None:
-        """Text of a file in the tree, or None when absent."""
-        try:
-            return (self.root / rel).read_text(encoding="utf-8", errors="replace")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
+        """Text of a file in the tree, or None when absent; a FIFO or a device there is an error naming it."""
+        return read_text(self.root / rel, root=self.root)
 
     @cached_property
     def golang_sh(self) -> str:
@@ -109,6 +113,7 @@ def load_tree(path: Path | str) -> KubeTree:
     root = root.resolve()
     if not root.is_dir():
         raise TreeError(f"{root} is not a directory")
+    check_build_files(root)
     has_cmd = (root / "cmd").is_dir()
     has_hack = (root / "hack" / "lib").is_dir()
     names_k8s = _module_name(KubeTree(root).read("go.mod")) == GO_PACKAGE
@@ -116,6 +121,18 @@ def load_tree(path: Path | str) -> KubeTree:
         raise TreeError(f"{root} is not a Kubernetes tree (needs cmd/ and hack/lib/ or a go.mod of {GO_PACKAGE})",
                         hint="point --kube-root or KUBE_ROOT at the top of a Kubernetes checkout")
     return KubeTree(root)
+
+
+def check_build_files(root: Path) -> None:
+    """Refuse a tree whose build files or scripts (``*.sh`` in build/ and hack/) are FIFOs or devices."""
+    scripts: list[str] = []
+    for directory in BUILD_SCRIPT_DIRS:
+        try:
+            with os.scandir(root / directory) as entries:
+                scripts += [f"{directory}/{e.name}" for e in entries if e.name.endswith(".sh")]
+        except OSError:
+            continue
+    check_regular(root, [*BUILD_FILES, *sorted(scripts)])
 
 
 def resolve_root(flag: str | None, environ: Mapping[str, str], config_root: str | None,

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
 
+from common.archive import create_exclusive
 from common.errors import KBError, UsageError
 
 MAX_LISTED = 10  # names listed per "only on one side" group before "... and N more"
@@ -150,7 +151,9 @@ class _Runner:
 def _copy_hashing(src: IO[bytes], dest: Path) -> str:
     """Stream ``src`` into ``dest`` in chunks; the sha256 of what was written."""
     digest = hashlib.sha256()
-    with open(dest, "wb") as out:  # closed before it is executed (ETXTBSY otherwise)
+    # O_EXCL|O_NOFOLLOW in our own directory: a member's bytes never land through a link; closed before
+    # it is executed (ETXTBSY otherwise). Nothing else of a release tar is ever written out.
+    with create_exclusive(dest) as out:
         while chunk := src.read(_CHUNK):
             digest.update(chunk)
             out.write(chunk)

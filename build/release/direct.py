@@ -15,8 +15,18 @@ from common.errors import KBError
 
 def run_all(engine: Any, specs: list[ContainerSpec], log: Path, out: Callable[[str], None]) -> None:
     """Run each container in turn; the first failure raises with its exit code and the log."""
+    import errno
+
+    from common.outputs import os_failure
+
     for spec in specs:
-        code = run_one(engine, spec, log, out)
+        try:
+            code = run_one(engine, spec, log, out)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A full disk while logging: say which file and which step, not "(no path given)".
+            raise os_failure(exc, f"write the log of `{' '.join(spec.command)}` in {spec.image}", log) from None
         if code != 0:
             from build.release.process import failed
 
@@ -49,7 +59,7 @@ def run_one(engine: Any, spec: ContainerSpec, log: Path, out: Callable[[str], No
             fh.write(f"# docker run {spec.image} {' '.join(spec.command)}\n# binds: {spec.binds}\n")
             api.start(cid)
             pending = b""
-            for chunk in api.logs(cid, stream=True, follow=True):
+            for chunk in engine.follow_logs(cid):  # no deadline on a quiet build, but on the engine
                 beat.touch()
                 pending += chunk
                 *lines, pending = pending.split(b"\n")

@@ -18,7 +18,9 @@ from workspace.tree import KubeTree
 
 
 def default_out(line: str) -> None:
-    print(line, flush=True)
+    from common.redact import redact
+
+    print(redact(line), flush=True)
 
 
 def _epoch(build_date: str) -> str:
@@ -59,6 +61,7 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], *, mode: str = "scri
         if not release_groups(tree, environ, images_only=True, conformance=conformance):
             raise UsageError("--images-only: this tree lists no server image targets "
                              "(kube::golang::server_image_targets)", hint="drop --images-only for a full release")
+    check_release_outputs(tree, report_path)
     stamp = compute(tree.root, environ)
     env = dict(environ)
     if stamp.build_date and not env.get("SOURCE_DATE_EPOCH"):
@@ -108,12 +111,13 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], *, mode: str = "scri
                         "buildDate": stamp.build_date},
             "tarballs": tarballs, "server_images": images, "images": used,
             "durations": {**phases.seconds, "total": phases.total}, "log": str(log), "environment": overlay}
-    report = write_report(report_path or tars / "release-report.json", body)
+    report = write_report(report_path or tars / "release-report.json", body, root=tree.root,
+                          user_named=report_path is not None)
     for t in tarballs:
         print(f"{tars / t['name']}  {t['size'] / 1048576:.1f} MiB  sha256:{t['sha256']}")
     for img in images:
         for name, digest in (img.get("pushed") or {}).items():
-            print(f"{name}@{digest}")
+            default_out(f"{name}@{digest}")
     info(f"release ({mode}) done in {phases.total:.0f}s "
          f"({', '.join(f'{k} {v:.0f}s' for k, v in phases.seconds.items())}); report: {report}")
     if failed:
@@ -124,12 +128,14 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], *, mode: str = "scri
 def _script(tree: KubeTree, req: ReleaseRequest, image_env: dict[str, str], extra: dict[str, str],
             env: dict[str, str], engine: Any, log: Path, out: Callable[[str], None], phases: Phases) -> dict[str, str]:
     from build.release import script
+    from build.release.package import no_partial_tarballs
     from build.release.process import failed
 
     plan = script.plan_script(tree, req, image_env, extra)
-    code = script.run(plan, env, engine, log, out, phases)
-    if code != 0:
-        raise failed(f"{Path(plan.argv[-1]).relative_to(tree.root)} failed after {phases.total:.0f}s", code, log)
+    with no_partial_tarballs(tree):  # release.sh packages at its end: a failure there leaves no half tarball
+        code = script.run(plan, env, engine, log, out, phases)
+        if code != 0:
+            raise failed(f"{Path(plan.argv[-1]).relative_to(tree.root)} failed after {phases.total:.0f}s", code, log)
     return plan.env
 
 
@@ -144,7 +150,9 @@ def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: dict[str
     content = "\n".join(stamp.shell_lines()) + "\n"  # kube::version::save_version_vars' format
     if not defs.is_file() or defs.read_text() != content:
         # Rewritten only when it changes: it is a tree file, so its mtime is in the up-to-date fingerprint.
-        defs.write_text(content)
+        from common.outputs import write_file
+
+        write_file(defs, content, step="the version file")
     build_env = {**env, **base_env(req, {})}
     with phases.phase("build"):
         if req.mode == "native":
@@ -172,6 +180,21 @@ def _build_then_package(tree: KubeTree, req: ReleaseRequest, image_env: dict[str
     with phases.phase("package"):
         pkg.run_packaging(tree, pkg.packaging_argv(tree, req.images_only), env, overlay, log, out)
     return overlay
+
+
+# What the release modes write under _output (the tree's scripts and kbuild's builds).
+RELEASE_OUTPUTS = ("logs", "release-tars", "release-stage", "release-images", "dockerized", "local")
+
+
+def check_release_outputs(tree: KubeTree, report_path: Path | None) -> None:
+    """The output guard, before anything is written: no symlink out of _output where a release writes,
+    and a --report PATH that can be written (its directory exists, it is not a directory)."""
+    from common.outputs import check_inside, output_target
+
+    check_inside(tree.root, *(tree.root / "_output" / d for d in RELEASE_OUTPUTS))
+    if report_path is not None:
+        check_inside(tree.root, report_path)
+        output_target(report_path, "--report", "release-report.json")
 
 
 def _images_used(engine: Any, specs: list[Any]) -> list[dict[str, Any]]:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common.errors import KBError, UsageError
+from common.outputs import remove_quietly
 from workspace.tree import KubeTree
 
 # release-images.sh after its build: the tree's own functions, nothing of the user's in the text.
@@ -38,12 +41,61 @@ def packaging_argv(tree: KubeTree, images_only: bool) -> tuple[str, ...]:
 
 def run_packaging(tree: KubeTree, argv: tuple[str, ...], environ: Mapping[str, str], overlay: Mapping[str, str],
                   log: Path, out: Callable[[str], None]) -> None:
+    """The tree's packaging; if it fails (a full disk included), the tarballs it started are removed."""
     from build.release.process import failed, run_logged
 
-    code = run_logged(argv, cwd=tree.root, env={**environ, **overlay}, overlay=overlay, log=log, out=out,
-                      label="packaging")
-    if code != 0:
-        raise failed(f"the tree's packaging ({' '.join(argv[:2])}) failed", code, log)
+    with no_partial_tarballs(tree):
+        code = run_logged(argv, cwd=tree.root, env={**environ, **overlay}, overlay=overlay, log=log, out=out,
+                          label="packaging", writes=tree.root / "_output" / "release-tars")
+        if code != 0:
+            raise failed(f"the tree's packaging ({' '.join(argv[:2])}) failed", code, log)
+
+
+# Partial outputs a packaging run can leave in release-tars (tar writes straight to the final name).
+_PARTIAL_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tmp")
+
+
+def remove_new_tarballs(tree: KubeTree, since: float) -> list[Path]:
+    """Remove what a failed packaging wrote to _output/release-tars since ``since`` (a time.time()):
+    a tarball cut short by a full disk must not look like a release. Older files are left alone."""
+    tars = tree.root / "_output" / "release-tars"
+    if not tars.is_dir() or tars.is_symlink():
+        return []
+    removed = []
+    try:
+        entries = list(tars.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if entry.is_file() and not entry.is_symlink() and info.st_mtime >= since \
+                and (entry.name.endswith(_PARTIAL_SUFFIXES) or ".tmp-" in entry.name):
+            remove_quietly(entry)
+            if not entry.exists():
+                removed.append(entry)
+    return sorted(removed)
+
+
+@contextmanager
+def no_partial_tarballs(tree: KubeTree) -> Iterator[None]:
+    """On any failure inside (Ctrl-C included), remove the tarballs started inside; a KBError then also
+    says which it removed."""
+    since = time.time() - 1.0  # file times come from a coarse kernel clock that can lag time.time()
+    try:
+        yield
+    except KBError as exc:
+        removed = remove_new_tarballs(tree, since)
+        if not removed:
+            raise
+        names = ", ".join(p.name for p in removed)
+        raise KBError(f"{exc.message}; removed the partial tarballs ({names})", hint=exc.hint,
+                      code=exc.code) from None
+    except BaseException:
+        remove_new_tarballs(tree, since)
+        raise
 
 
 def image_tars(tree: KubeTree) -> list[Path]:
@@ -75,6 +127,7 @@ def load_and_push(engine: Any, tars: list[Path], registries: list[str],
                   say: Callable[[str], None]) -> list[ImageResult]:
     """Load each image tar into the engine under its own tags; push each tag to every registry under the
     same path and tag. Push failures are per image: the others still go."""
+    from images.engine import EngineGone
     from images.refs import parse_ref
 
     results = []
@@ -82,7 +135,7 @@ def load_and_push(engine: Any, tars: list[Path], registries: list[str],
         tags = repo_tags(tar)
         res = ImageResult(str(tar), tags, pushed={}, errors=[])
         with tar.open("rb") as fh:
-            engine.load(iter(lambda: fh.read(1 << 20), b""))
+            engine.load(iter(lambda: fh.read(1 << 20), b""), what=str(tar))
         res.loaded = True
         say(f"loaded {tar.name}: {', '.join(tags)}")
         for tag in tags:
@@ -92,6 +145,8 @@ def load_and_push(engine: Any, tars: list[Path], registries: list[str],
                 try:
                     engine.tag(tag, target, ref.tag)
                     digest = engine.push(target, ref.tag)
+                except EngineGone:
+                    raise  # the next push would only wait for it too
                 except KBError as exc:
                     res.errors.append(f"{target}:{ref.tag}: {exc.message}")  # type: ignore[union-attr]
                     say(f"FAILED push {target}:{ref.tag}: {exc.message}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from build.release.plan import MODES, ReleaseRequest, is_local_engine, per_platform, release_groups
+from common.config import env_number
 from common.errors import KBError, ToolError
 from common.system import mem_available_gb
 from images.resolve import ImageSpec
@@ -181,9 +182,9 @@ def _bridge_check(engine: Any) -> Check:
 
 
 def _resources(tree: KubeTree, environ: Mapping[str, str]) -> list[Check]:
-    min_disk = float(environ.get("KBUILD_MIN_DISK_GB", MIN_DISK_GB))
+    min_disk = env_number(environ, "KBUILD_MIN_DISK_GB", MIN_DISK_GB, what="GiB of free disk a release needs")
     free = shutil.disk_usage(tree.root).free / 2**30
-    min_mem = float(environ.get("KBUILD_MIN_MEMORY_GB", MIN_MEMORY_GB))
+    min_mem = env_number(environ, "KBUILD_MIN_MEMORY_GB", MIN_MEMORY_GB, what="GiB of memory a release needs")
     mem = mem_available_gb()
     return [Check("disk", free >= min_disk, f"{free:.1f} GiB free under {tree.root} (need {min_disk:g})",
                   "free some space (inv clean, docker system prune)"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import KBError
+from common.outputs import translate_os_errors, write_file
+from common.redact import redact_data
 from common.system import sha256_of
 
 PHASES = ("images", "build", "package")
@@ -57,11 +58,13 @@ class ReleaseResult:
 def write_sums(tars: Path) -> list[dict[str, Any]]:
     """SHA256SUMS beside the tarballs (sha256sum format); returns their names, sizes and digests."""
     entries = []
-    for tar in sorted(tars.glob("*.tar.gz")):
-        entries.append({"name": tar.name, "size": tar.stat().st_size, "sha256": sha256_of(tar)})
+    with translate_os_errors("read the tarball", tars):
+        for tar in sorted(tars.glob("*.tar.gz")):
+            entries.append({"name": tar.name, "size": tar.stat().st_size, "sha256": sha256_of(tar)})
     if not entries:
         raise KBError(f"the release finished but wrote no tarballs to {tars}")
-    (tars / "SHA256SUMS").write_text("".join(f"{e['sha256']}  {e['name']}\n" for e in entries))
+    write_file(tars / "SHA256SUMS", "".join(f"{e['sha256']}  {e['name']}\n" for e in entries),
+               step="the release checksums")
     return entries
 
 
@@ -69,12 +72,13 @@ def clear_sums(tars: Path) -> None:
     """A stale list must not describe new tarballs."""
     sums = tars / "SHA256SUMS"
     if sums.is_file():
-        sums.unlink()
+        with translate_os_errors("remove the stale checksums", sums):
+            sums.unlink()
 
 
-def write_report(path: Path, body: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(body, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+def write_report(path: Path, body: dict[str, Any], *, root: Path | None = None, user_named: bool = False) -> Path:
+    """The JSON report, whole or not at all; credentials in any URL it quotes become ***.
+    A ``--report`` path's directory must exist; the default one (release-tars) is made."""
+    text = json.dumps(redact_data(body), indent=2, default=str) + "\n"
+    return write_file(path, text, step="the release report", root=root, flag="--report" if user_named else None,
+                      example="release-report.json", make_parent=not user_named)

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,8 @@ def snapshot(root: Path, *, skip_output: bool = False) -> dict[str, str]:
                 out[rel] = "link:" + os.readlink(p)
             elif p.is_dir():
                 out[rel] = "dir"
+            elif not p.is_file():  # a FIFO or a device: reading it would block or never end
+                out[rel] = f"special:{stat.S_IFMT(p.lstat().st_mode):o}"
             else:
                 try:
                     out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
