@@ -24,6 +24,25 @@ if TYPE_CHECKING:  # for the annotation only: the tasks import workspace lazily
 
 HERE = Path(__file__).resolve().parent
 KUBE_ROOT_HELP = "the Kubernetes tree (default: $KUBE_ROOT, then kube.root in invoke.yaml, then ./kubernetes)"
+REMOTE_CACHE_HELP = ("share Go's build cache through oci://HOST[:PORT]/REPO (a registry) or s3://BUCKET/PREFIX "
+                     "(S3; AWS_ENDPOINT_URL for others) (default $KBUILD_REMOTE_CACHE, then cache.remote in "
+                     "invoke.yaml); a store that fails is a miss, never a failed build")
+REMOTE_MODE_HELP = ("read (pull-request jobs) or readwrite (main-branch jobs; the default): whether this build "
+                    "uploads what it compiles (default $KBUILD_REMOTE_CACHE_MODE, then cache.mode)")
+
+
+def _remote_env(c: Context, url: str, mode: str, release_mode: str | None = None) -> dict[str, str]:
+    """os.environ with the remote cache setting (flag, env, invoke.yaml) checked and passed down to the builds;
+    for a release built inside kube-cross (script, direct), one line saying it is not used there."""
+    from cache.config import ENV_MODE, ENV_URL, overlay, resolve
+    from cache.env import release_note
+
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_URL, ENV_MODE)}
+    env.update(overlay(resolve(url, mode, os.environ, c.config.get("cache", {}) or {})))
+    note = release_note(env, release_mode) if release_mode else None
+    if note:
+        info(note)
+    return env
 
 
 def _tree(c: Context, kube_root: str | None) -> KubeTree:
@@ -35,7 +54,8 @@ def _tree(c: Context, kube_root: str | None) -> KubeTree:
 
 @task(help={
     "ref": "the tag to get, e.g. v1.20.2 (required)",
-    "url": "repository to fetch from (default: the public Kubernetes repository; a local path or file:// URL works)",
+    "url": "repository to fetch from: an https, http, ssh, git or file:// URL, or a local path (default: the "
+           "public Kubernetes repository); a stall of $KBUILD_STALL_SECONDS (default 60) ends the fetch",
     "dest": "directory to clone into (default: the resolved kube root, i.e. $KUBE_ROOT or ./kubernetes)",
     "full": "fetch the whole history instead of just the tag's commit",
 })
@@ -106,16 +126,20 @@ def version(c: Context, kube_root: str | None = None, json: bool = False, file: 
     "force": "rebuild even when the binaries are up to date (same go, flags, stamps and tree files)",
     "hyperkube_links": "with --what=cmd/hyperkube (trees up to v1.18): link each server name the tree's "
                        "hyperkube knows (kube-apiserver, kubelet, ...) to the binary",
+    "remote_cache": REMOTE_CACHE_HELP,
+    "remote_cache_mode": REMOTE_MODE_HELP,
 })
 def build(c: Context, kube_root: str | None = None, what: list[str] | None = None,
           platform: list[str] | None = None, debug: bool = False, dry_run: bool = False,
-          force: bool = False, hyperkube_links: bool = False, group: list[str] | None = None) -> None:
+          force: bool = False, hyperkube_links: bool = False, group: list[str] | None = None,
+          remote_cache: str = "", remote_cache_mode: str = "") -> None:
     """Build components with Kubernetes' own flags and version stamps (like make WHAT=...)."""
     from build.driver import build_tree
 
     tree = _tree(c, kube_root)
     build_tree(tree, as_list(what), as_list(platform), debug=debug, dry_run=dry_run, force=force,
-               hyperkube_links=hyperkube_links, environ=os.environ, groups=as_list(group))
+               hyperkube_links=hyperkube_links, environ=_remote_env(c, remote_cache, remote_cache_mode),
+               groups=as_list(group))
 
 
 @task(help={
@@ -180,16 +204,20 @@ MODE_HELP = ("script: the tree's build/release.sh; direct: kube-cross run direct
     "docker_host": "engine to use (default $DOCKER_HOST). script mode works with a remote engine (release.sh "
                    "syncs the tree over rsync) and native packages through one; direct needs a local engine",
     "report": "where to write the JSON report (default _output/release-tars/release-report.json)",
+    "remote_cache": REMOTE_CACHE_HELP + " (--mode native; script and direct build inside kube-cross)",
+    "remote_cache_mode": REMOTE_MODE_HELP,
 })
 def release(c: Context, kube_root: str | None = None, mode: str = "", quick: bool = False,
             platform: list[str] | None = None, images_only: bool = False, push: list[str] | None = None,
             conformance: bool = False, mirror: list[str] | None = None, layout: str = "",
-            skip_images: bool = False, docker_host: str | None = None, report: str = "") -> None:
+            skip_images: bool = False, docker_host: str | None = None, report: str = "", remote_cache: str = "",
+            remote_cache_mode: str = "") -> None:
     """Release tarballs (and server images) by the tree's own scripts, with or without a build container."""
     from build.release import run_release
 
     cfg = c.config.get("images", {})
-    run_release(_tree(c, kube_root), os.environ, mode=_mode(c, mode), quick=quick, platforms=as_list(platform),
+    environ = _remote_env(c, remote_cache, remote_cache_mode, _mode(c, mode))
+    run_release(_tree(c, kube_root), environ, mode=_mode(c, mode), quick=quick, platforms=as_list(platform),
                 mirrors=as_list(mirror) or as_list(cfg.get("mirrors")), layout=layout or cfg.get("layout") or "nested",
                 skip_images=skip_images, docker_host=docker_host, report_path=Path(report) if report else None,
                 images_only=images_only, push=as_list(push), conformance=conformance)
@@ -216,10 +244,13 @@ def _mode(c: Context, flag: str) -> str:
     "docker_host": "engine to use (default $DOCKER_HOST)",
     "report": "JSON report path (default _output/ci/report.json in the tree)",
     "junit": "JUnit XML path, one test case per step (default _output/ci/junit.xml in the tree)",
+    "remote_cache": REMOTE_CACHE_HELP,
+    "remote_cache_mode": REMOTE_MODE_HELP,
 })
 def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, release: bool = False,
        mode: str = "", quick: bool = False, mirror: list[str] | None = None, layout: str = "",
-       skip_images: bool = False, docker_host: str | None = None, report: str = "", junit: str = "") -> None:
+       skip_images: bool = False, docker_host: str | None = None, report: str = "", junit: str = "",
+       remote_cache: str = "", remote_cache_mode: str = "") -> None:
     """The CI pipeline step: doctor → workspace → images → build or release, with JSON and JUnit reports."""
     from invoke.exceptions import Exit
 
@@ -228,7 +259,8 @@ def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, 
     tree = _tree(c, kube_root)
     cfg = c.config.get("images", {})
     out = tree.root / "_output" / "ci"
-    code = run_pipeline(tree, os.environ, whats=as_list(what), release=release, quick=quick, mode=_mode(c, mode),
+    environ = _remote_env(c, remote_cache, remote_cache_mode, _mode(c, mode) if release else None)
+    code = run_pipeline(tree, environ, whats=as_list(what), release=release, quick=quick, mode=_mode(c, mode),
                         mirrors=as_list(mirror) or as_list(cfg.get("mirrors")),
                         layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
                         docker_host=docker_host, report_path=Path(report) if report else out / "report.json",
@@ -280,9 +312,13 @@ def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiser
     "task": "the tasks to check for (repeatable; build, images, release, smoke, ci; default build)",
     "mirror": "mirror registry to check (repeatable; default images.mirrors in invoke.yaml)",
     "docker_host": "engine to check (default $DOCKER_HOST)",
+    "remote_cache": "the shared build cache to check (as for `inv build --remote-cache`): reachable, read/write, "
+                    "latency",
+    "remote_cache_mode": REMOTE_MODE_HELP,
 })
 def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = None,
-           mirror: list[str] | None = None, docker_host: str | None = None) -> None:
+           mirror: list[str] | None = None, docker_host: str | None = None, remote_cache: str = "",
+           remote_cache_mode: str = "") -> None:
     """One table of what the tasks need and whether it is there, with the fix; exit 0 when the given tasks can run."""
     from invoke.exceptions import Exit
 
@@ -291,7 +327,8 @@ def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = No
 
     root = resolve_root(kube_root, os.environ, c.config.get("kube", {}).get("root"))
     mirrors = as_list(mirror) or as_list(c.config.get("images", {}).get("mirrors"))
-    if not run(root, os.environ, as_list(task) or ["build"], mirrors, docker_host):
+    environ = _remote_env(c, remote_cache, remote_cache_mode)
+    if not run(root, environ, as_list(task) or ["build"], mirrors, docker_host):
         raise Exit(code=1)
 
 
@@ -369,7 +406,7 @@ def clean(c: Context, kube_root: str | None = None, all: bool = False) -> None:
 ns = Collection(source, workspace, version, build, demo, images, release, compare, ci, smoke, doctor, clean,
                 kit)
 ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"},
-              "release": {"mode": "script"}})
+              "release": {"mode": "script"}, "cache": {"remote": None, "mode": "readwrite"}})
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with `inv`, e.g. `inv --list`")

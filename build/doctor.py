@@ -17,6 +17,15 @@ from common.system import mem_available_gb
 TASKS = ("build", "images", "release", "smoke", "ci")
 MIN_FREE_GB = 5.0        # a cold kube-apiserver build fills ~3 GB of GOCACHE
 MIN_MEMORY_GB = 3.0      # kube-apiserver's link step
+DISK_ENV, MEMORY_ENV = "KBUILD_MIN_DISK_GB", "KBUILD_MIN_MEMORY_GB"  # the user's own thresholds, if set
+
+
+def thresholds(environ: Mapping[str, str]) -> tuple[float, float]:
+    """(GiB of free disk, GiB of memory) a build wants: KBUILD_MIN_DISK_GB / KBUILD_MIN_MEMORY_GB, checked."""
+    from common.config import env_number
+
+    return (env_number(environ, DISK_ENV, MIN_FREE_GB, what="GiB of free disk"),
+            env_number(environ, MEMORY_ENV, MIN_MEMORY_GB, what="GiB of available memory"))
 
 
 @dataclass
@@ -56,6 +65,7 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
     from workspace.layout import plan_layout
     from workspace.tree import load_tree
 
+    min_free, min_memory = thresholds(environ)
     checks: list[Check] = []
     all_tasks = TASKS
     try:
@@ -92,14 +102,14 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
         output = tree.root / "_output"
         probe = output if output.exists() else tree.root
         free = shutil.disk_usage(probe).free / 2**30
-        checks.append(Check("disk", "ok" if free >= MIN_FREE_GB else "WARN",
-                            f"{free:.1f} GiB free under {probe}", "" if free >= MIN_FREE_GB else
+        checks.append(Check("disk", "ok" if free >= min_free else "WARN",
+                            f"{free:.1f} GiB free under {probe}", "" if free >= min_free else
                             "free space (inv clean; GOCACHE can be ~3 GB)", ("build", "release", "ci")))
         layout = plan_layout(tree, environ)
         checks.append(_link_check(layout))
     mem = mem_available_gb()
-    checks.append(Check("memory", "ok" if not mem < MIN_MEMORY_GB else "WARN", f"{mem:.1f} GiB available",
-                        "" if not mem < MIN_MEMORY_GB else "kube-apiserver's link wants ~3 GB",
+    checks.append(Check("memory", "ok" if not mem < min_memory else "WARN", f"{mem:.1f} GiB available",
+                        "" if not mem < min_memory else "kube-apiserver's link wants ~3 GB",
                         ("build", "release", "ci")))
     for mirror in mirrors:
         ok, how = mirror_reachable(mirror)
@@ -108,6 +118,13 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
                             ("images", "release", "ci")))
     if not mirrors:
         checks.append(Check("mirrors", "ok", "none configured: images come from their canonical registries"))
+    if environ.get("KBUILD_REMOTE_CACHE"):
+        from cache.env import remote_of
+        from cache.probe import probe as probe_cache
+
+        remote = remote_of(environ)
+        status, detail, fix = probe_cache(remote, environ) if remote else ("ok", "", "")
+        checks.append(Check("remote cache", status, detail, fix, ("build", "release", "ci")))
     return checks
 
 
@@ -176,10 +193,12 @@ def verdict(checks: list[Check], tasks: list[str]) -> list[Check]:
 
 
 def render(checks: list[Check], tasks: list[str]) -> list[str]:
+    from common.redact import redact
+
     rows = [("CHECK", "STATUS", "NEEDED BY", "DETAIL", "FIX")]
     for c in checks:
         needed = ",".join(t for t in c.needed_by if t in tasks) or "-"
-        rows.append((c.name, c.status, needed, c.detail, c.fix))
+        rows.append((c.name, c.status, needed, redact(c.detail), redact(c.fix)))  # engine/mirror URLs
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["  ".join(v.ljust(w) for v, w in zip(r[:4], widths, strict=True)) + (f"  {r[4]}" if r[4] else "")
             for r in rows]
@@ -195,6 +214,7 @@ def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: li
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise UsageError(f"--task {', '.join(unknown)}: choose from {', '.join(TASKS)}")
+    thresholds(environ)  # a bad KBUILD_MIN_* value is one line before any check runs
     checks = run_checks(root, environ, [check_mirror(m) for m in mirrors], docker_host)
     if "release" in tasks:
         checks += release_modes(root, environ, docker_host)

@@ -26,10 +26,11 @@ HEARTBEAT_SECONDS = 30.0
 
 def progress_seconds(environ: Mapping[str, str] = os.environ) -> float:
     """How often the plain (CI) lines come: KBUILD_PROGRESS_SECONDS, else every 30 s."""
-    try:
-        return max(0.0, float(environ.get("KBUILD_PROGRESS_SECONDS", HEARTBEAT_SECONDS)))
-    except ValueError:
-        return HEARTBEAT_SECONDS
+    from common.config import env_number
+
+    return env_number(environ, "KBUILD_PROGRESS_SECONDS", HEARTBEAT_SECONDS, what="seconds between progress lines")
+
+
 _IMPORT_PATH = re.compile(r"^[A-Za-z0-9_.~+\-]+(?:/[A-Za-z0-9_.~+\-]+)*$")
 
 
@@ -91,8 +92,17 @@ class History:
 
 
 class _Display:
+    hits: Callable[[], tuple[int, int]] | None = None  # (remote, local) cache hits, with a remote cache
+
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+
+    def cache_hits(self) -> str:
+        """", cache hits: 812 remote, 40 local" while a remote cache is in use (go -v lists compiles only)."""
+        if self.hits is None:
+            return ""
+        remote, local = self.hits()
+        return f", cache hits: {remote} remote, {local} local"
 
     def update(self, done: int, elapsed: float) -> None: ...
 
@@ -117,7 +127,8 @@ class PlainDisplay(_Display):
         left = ""
         if self.estimate and self.estimate.seconds > elapsed:
             left = f", about {duration(self.estimate.seconds - elapsed)} left"
-        return f"{self.label}: {done}{total} packages, {duration(elapsed)}{left}"
+        compiled = " compiled" if self.hits else ""
+        return f"{self.label}: {done}{total} packages{compiled}{self.cache_hits()}, {duration(elapsed)}{left}"
 
     def update(self, done: int, elapsed: float) -> None:
         if elapsed - self.last >= self.every:
@@ -135,10 +146,11 @@ class RichDisplay(_Display):
         super().__init__(stream)
         self.estimate = estimate
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("packages"), TimeElapsedColumn(), TextColumn("{task.fields[left]}"),
+                                 TextColumn("packages{task.fields[hits]}"), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[left]}"),
                                  console=Console(file=stream), transient=True)
         self.progress.start()
-        self.task = self.progress.add_task(label, total=estimate.packages if estimate else None, left="")
+        self.task = self.progress.add_task(label, total=estimate.packages if estimate else None, left="", hits="")
 
     def update(self, done: int, elapsed: float) -> None:
         left = ""
@@ -147,7 +159,7 @@ class RichDisplay(_Display):
             total = max(self.estimate.packages, done)
             if self.estimate.seconds > elapsed:
                 left = f"~{duration(self.estimate.seconds - elapsed)} left"
-        self.progress.update(self.task, completed=done, total=total, left=left)
+        self.progress.update(self.task, completed=done, total=total, left=left, hits=self.cache_hits())
 
     def close(self, done: int, elapsed: float, ok: bool) -> None:
         self.progress.stop()
@@ -166,7 +178,7 @@ class GoOutput:
 
     def __init__(self, label: str, estimate: Estimate | None, *, stream: TextIO = sys.stderr,
                  say: Callable[[str], None] | None = None, live: bool | None = None,
-                 every: float | None = None) -> None:
+                 every: float | None = None, hits: Callable[[], tuple[int, int]] | None = None) -> None:
         self.stream = stream
         self.packages = 0
         self.start = time.monotonic()
@@ -174,6 +186,7 @@ class GoOutput:
         self.display: _Display = (RichDisplay(label, estimate, stream) if live else
                                   PlainDisplay(label, estimate, say, stream,
                                                progress_seconds() if every is None else every))
+        self.display.hits = hits
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._tick, daemon=True)

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 from build import codegen, uptodate
 from build.golang import GoToolchain
 from build.plan import BuildPlan, GoCommand
-from build.progress import Estimate, GoOutput, Heartbeat, History
-from common.errors import CommandFailed, ToolError
+from build.progress import Estimate, GoOutput, Heartbeat, History, progress_seconds
+from cache.env import Session
+from cache.env import start as remote_cache
+from common.errors import CommandFailed, ToolError, TreeError
 from common.proc import merged_env, prepend_path, run
 from common.system import sha256_of
 from workspace.layout import Layout, check_writable, ensure_dir, ensure_workspace
@@ -113,7 +115,7 @@ def progress_key(cmd: GoCommand) -> str:
 
 
 def run_go(argv: list[str], *, cwd: Path, env: Mapping[str, str], label: str, history: History | None,
-           key: str, say: Callable[[str], None] | None, what: str) -> None:
+           key: str, say: Callable[[str], None] | None, what: str, remote: Session | None = None) -> int:
     """Run a go build with ``-v``: its package lines drive the progress display, all else passes through."""
     estimate = history.get(key) if history else None
     verbose = [*argv[:2], "-v", *argv[2:]]
@@ -123,7 +125,7 @@ def run_go(argv: list[str], *, cwd: Path, env: Mapping[str, str], label: str, hi
     except FileNotFoundError as exc:
         raise ToolError(f"{argv[0]}: not found") from exc
     try:
-        with GoOutput(label, estimate, say=say) as out:
+        with GoOutput(label, estimate, say=say, hits=remote.hits if remote else None) as out:
             assert proc.stderr is not None
             for line in proc.stderr:
                 out.feed(line)
@@ -136,11 +138,12 @@ def run_go(argv: list[str], *, cwd: Path, env: Mapping[str, str], label: str, hi
         raise CommandFailed(argv, code, what=what)
     if history is not None and out.packages:
         history.put(key, Estimate(out.packages, out.elapsed))
+    return out.packages
 
 
 def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str], root: Path,
                 place: Callable[[list[tuple[Path, Path]]], T], *, history: History | None = None,
-                say: Callable[[str], None] | None = None) -> T:
+                say: Callable[[str], None] | None = None, remote: Session | None = None) -> T:
     """Run one go command into its staging dir; on success ``place`` moves the (staged, final) outputs into place."""
     inside = cmd.staging.resolve().parts
     if "_output" not in inside:  # never clear anything outside _output
@@ -149,15 +152,22 @@ def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, st
         shutil.rmtree(cmd.staging)
     ensure_dir(cmd.staging, root)
     argv = [str(toolchain.go), *cmd.argv[1:]]
+    overlay = remote.env() if remote is not None else {}  # GOCACHEPROG: never part of the up-to-date key
     try:
         # PWD as `cd` sets it: go takes its working directory from PWD when it names the same place, so
         # a build in the GOPATH link sees (and -trimpath=<link> trims) the link's paths, as under make.
-        run_go(argv, cwd=cmd.cwd, env={**command_env(cmd.env, toolchain, environ), "PWD": str(cmd.cwd)},
+        compiled = run_go(argv, cwd=cmd.cwd, env={**command_env(cmd.env, toolchain, environ), "PWD": str(cmd.cwd),
+                                                  **overlay},
                label=f"{' '.join(t.name for t in cmd.targets)} {cmd.platform}", history=history,
                key=progress_key(cmd), say=say,
-               what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}")
+               what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}",
+               remote=remote)
+        if remote is not None:
+            remote.compiled += compiled
         return place(cmd.outputs())
     finally:
+        if remote is not None:
+            remote.absorb()
         shutil.rmtree(cmd.staging, ignore_errors=True)
 
 
@@ -201,11 +211,34 @@ def _command_key(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, s
     return uptodate.build_key(toolchain.version, argv, command_env(cmd.env, toolchain, environ), fingerprint)
 
 
+def _up_to_date(cmd: GoCommand, recorded: dict[str, dict[str, Any]], say: Callable[[str], None]) -> list[Built]:
+    """Say a command's binaries are up to date and return them (nothing is written)."""
+    say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform} (inputs unchanged; --force rebuilds)")
+    out = []
+    for _, final in cmd.outputs():
+        out.append(Built(cmd.platform, final, final.stat().st_size, recorded[final.name]["sha256"], fresh=True))
+    return out
+
+
 def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolchain,
             environ: Mapping[str, str], say: Callable[[str], None], force: bool = False,
             link_host: bool = True) -> list[Built]:
-    """Workspace, code generation, then every go command not already up to date; returns the binaries."""
-    check_writable(tree.root, layout.output, "write the build outputs")
+    """Workspace, code generation, then every go command not already up to date; returns the binaries.
+
+    On a tree that can't be written (a read-only mount of a tree built while writable), a build whose
+    every binary is up to date writes nothing and succeeds; anything else is refused before it starts.
+    """
+    progress_seconds(environ)  # a bad KBUILD_PROGRESS_SECONDS is one line before anything is written
+    try:
+        check_writable(tree.root, layout.output, "write the build outputs")
+    except TreeError:
+        if force:
+            raise
+        now = recorded_entries(plan, layout, toolchain, environ, uptodate.tree_fingerprint(tree.root))
+        if not all(now):
+            raise
+        return [b for cmd, recorded in zip(plan.commands, now, strict=True) if recorded is not None
+                for b in _up_to_date(cmd, recorded, say)]
     ensure_workspace(layout)
     check_cross_compilers(plan, environ)
     if force:
@@ -226,18 +259,14 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
             entries = recorded_entries(plan, layout, toolchain, environ, known)
         fingerprint = functools.partial(str, known)
     history = History(layout.output / ".kbuild" / "progress.json")
+    remote = remote_cache(environ, toolchain.version, say) if not all(entries) else None  # None: not configured
     built: list[Built] = []
     for cmd, recorded in zip(plan.commands, entries, strict=True):
         ensure_dir(cmd.outdir, tree.root)
-        names = [final.name for _, final in cmd.outputs()]
         stamps = uptodate.stamp_file(layout.output, cmd.platform)
         ensure_dir(stamps.parent, tree.root)
         if recorded is not None:
-            say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
-                " (inputs unchanged; --force rebuilds)")
-            for name in names:
-                path = cmd.outdir / name
-                built.append(Built(cmd.platform, path, path.stat().st_size, recorded[name]["sha256"], fresh=True))
+            built += _up_to_date(cmd, recorded, say)
             continue
         start = time.monotonic()
         say(f"building {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
@@ -245,7 +274,8 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         place = functools.partial(place_and_record, key=functools.partial(_command_key, cmd, toolchain, environ),
                                   fingerprint=fingerprint, stamps=stamps, outdir=cmd.outdir)
         try:
-            digests = run_command(cmd, toolchain, environ, tree.root, place, history=history, say=say)
+            digests = run_command(cmd, toolchain, environ, tree.root, place, history=history, say=say,
+                                  remote=remote)
         except CommandFailed as exc:
             exc.hint = exc.hint or "the go output above says why; `inv build --dry-run` prints the exact command"
             raise
@@ -253,6 +283,8 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
             final = cmd.outdir / name
             built.append(Built(cmd.platform, final, final.stat().st_size, digest))
         say(f"  done in {time.monotonic() - start:.1f}s")
+    if remote is not None:
+        remote.finish()
     if link_host:
         link_host_bin(layout, plan.host_platform)
     return built

@@ -9,6 +9,7 @@ so the message names the file that holds the bad value.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -36,6 +37,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[object], bool], str]]] = {
     "images": {"mirrors": (_str_or_list, "a list of registries"),
                "layout": (_str_or_none, "nested or flat")},
     "release": {"mode": (_str_or_none, "script, direct or native")},
+    "cache": {"remote": (_str_or_none, "oci://HOST[:PORT]/REPO or s3://BUCKET/PREFIX"),
+              "mode": (_str_or_none, "read or readwrite")},
 }
 
 _KEYS = set(SCHEMA) | {f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys}
@@ -127,3 +130,25 @@ def _key_at(path: str, line: int) -> str | None:
             if width == 0:
                 break
     return ".".join(keys) or None
+
+
+def env_number(environ: Mapping[str, str], name: str, default: float, *, what: str = "a number",
+               minimum: float = 0.0, maximum: float | None = None, whole: bool = False) -> float:
+    """A numeric environment variable (``KBUILD_MIN_DISK_GB=10``), or ``default`` when unset or empty.
+
+    Anything else than a finite number from ``minimum`` to ``maximum`` (a whole one with ``whole``)
+    is a ``UsageError`` (exit 2) naming the variable, its value and what is expected.
+    """
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw) if not whole else float(int(raw, 10))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
+        bounds = f"{minimum:g} or more" if maximum is None else f"from {minimum:g} to {maximum:g}"
+        kind = "a whole number" if whole else "a number"
+        raise UsageError(f"{name}={raw!r}: expected {kind} {bounds} ({what})",
+                         hint=f"e.g. {name}={default:g}, or unset it for the default ({default:g})")
+    return value

@@ -1,0 +1,265 @@
+"""An OCI registry as the store (the distribution HTTP API, through requests).
+
+An output is a blob whose digest *is* ``sha256:<OutputID>``; an action is a small OCI image
+manifest tagged with the hex ActionID, naming that blob (and its size) as its one layer.
+Credentials come from docker's config (``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``,
+``auths`` entries); they are sent to the registry and its token service, never printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from cache.config import Remote
+from cache.store import CONNECT_TIMEOUT, CORRUPT, DENIED, READ_TIMEOUT, SERVER, UNREACHABLE, StoreError
+
+if TYPE_CHECKING:
+    import requests
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+CONFIG_TYPE = "application/vnd.kbuild.gocache.config.v1+json"
+LAYER_TYPE = "application/vnd.kbuild.gocache.output.v1"
+EMPTY_CONFIG = b"{}"
+EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+ACTION_ANNOTATION = "dev.kbuild.gocache.action"
+
+
+def manifest_for(action: str, output: str, size: int) -> bytes:
+    """The manifest of one action: the empty config and the output blob (pure; tested)."""
+    doc = {"schemaVersion": 2, "mediaType": MANIFEST,
+           "config": {"mediaType": CONFIG_TYPE, "digest": EMPTY_DIGEST, "size": len(EMPTY_CONFIG)},
+           "layers": [{"mediaType": LAYER_TYPE, "digest": f"sha256:{output}", "size": size}],
+           "annotations": {ACTION_ANNOTATION: action}}
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def output_of(manifest: bytes) -> tuple[str, int]:
+    """(OutputID, size) named by a manifest; StoreError(CORRUPT) for anything else."""
+    try:
+        doc = json.loads(manifest)
+        layer = doc["layers"][0]
+        digest, size = layer["digest"], layer["size"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise StoreError(CORRUPT, f"an action's manifest is not kbuild's ({type(exc).__name__})") from None
+    if not (isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+            and isinstance(size, int) and size >= 0):
+        raise StoreError(CORRUPT, "an action's manifest names no sha256 blob")
+    return digest[7:], size
+
+
+def docker_auth(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(user, secret) for ``host`` from docker's config.json ``auths``, as docker finds it."""
+    base = environ.get("DOCKER_CONFIG") or str(Path(environ.get("HOME", "~")).expanduser() / ".docker")
+    try:
+        data = json.loads((Path(base) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    auths = data.get("auths") if isinstance(data, dict) else None
+    if not isinstance(auths, dict):
+        return None
+    for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"http://{host}/v2/"):
+        item = auths.get(key)
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("auth"), str) and item["auth"]:
+            try:
+                user, _, secret = base64.b64decode(item["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                continue
+            return user, secret
+        if isinstance(item.get("username"), str) and isinstance(item.get("password"), str):
+            return item["username"], item["password"]
+    return None
+
+
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class OciStore:
+    """The registry named by ``remote``; thread-safe (one requests session, a lock for the token)."""
+
+    def __init__(self, remote: Remote, environ: Mapping[str, str] = os.environ) -> None:
+        import requests
+
+        self.remote = remote
+        self.api = f"{remote.base}/v2/{remote.repo}"
+        self.session = requests.Session()
+        self.session.trust_env = False  # never via a proxy from the environment: the registry is named
+        self.creds = docker_auth(remote.host, environ)
+        self.token: str | None = None
+        self._lock = threading.Lock()
+        self._config_pushed = False
+
+    # -- HTTP with auth and error kinds ----------------------------------------------------------
+    def _request(self, method: str, url: str, *, stream: bool = False, ok: tuple[int, ...] = (200,),
+                 **kw: Any) -> requests.Response:
+        import requests
+
+        for attempt in (1, 2):
+            headers = dict(kw.pop("headers", {}) or {})
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            elif self.creds:
+                raw = base64.b64encode(f"{self.creds[0]}:{self.creds[1]}".encode()).decode()
+                headers["Authorization"] = f"Basic {raw}"
+            try:
+                resp = self.session.request(method, url, headers=headers, stream=stream,
+                                            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True, **kw)
+            except requests.RequestException as exc:
+                raise StoreError(UNREACHABLE, f"{self.remote.host}: {_reason(exc)}") from None
+            if resp.status_code == 401 and attempt == 1 and self._authenticate(resp):
+                kw["headers"] = headers
+                continue
+            if resp.status_code in ok or resp.status_code == 404:
+                return resp
+            resp.close()
+            if resp.status_code >= 500:
+                raise StoreError(SERVER, f"{self.remote.host} answered {resp.status_code} to {method}")
+            if method in ("PUT", "POST", "PATCH") and resp.status_code in (401, 403, 405):
+                raise StoreError(DENIED, f"{self.remote.host} refused a write ({resp.status_code}: "
+                                         f"{_error_code(resp) or 'read-only or no push right'})")
+            if resp.status_code in (401, 403):
+                raise StoreError(DENIED, f"{self.remote.host} refused a read ({resp.status_code}); "
+                                         "docker login to it, or check the repository name")
+            raise StoreError(SERVER, f"{self.remote.host} answered {resp.status_code} to {method}")
+        raise AssertionError("unreachable")
+
+    def _authenticate(self, resp: requests.Response) -> bool:
+        """Follow a Bearer challenge to the token service (with docker's credentials, if any)."""
+        import requests
+
+        header = resp.headers.get("WWW-Authenticate", "")
+        resp.close()
+        if header.lower().startswith("basic"):
+            return False  # basic auth: the credentials (if any) were already sent
+        fields = dict(_CHALLENGE.findall(header))
+        realm = fields.get("realm")
+        if not header.lower().startswith("bearer") or not realm:
+            return False
+        scope = f"repository:{self.remote.repo}:pull" + (",push" if self.remote.writes else "")
+        params = {"service": fields.get("service", ""), "scope": scope}
+        with self._lock:
+            try:
+                got = self.session.get(realm, params=params, auth=self.creds,
+                                       timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            except requests.RequestException as exc:
+                raise StoreError(UNREACHABLE, f"token service of {self.remote.host}: {_reason(exc)}") from None
+            if got.status_code != 200:
+                raise StoreError(DENIED, f"token service of {self.remote.host} answered {got.status_code}")
+            try:
+                body = got.json()
+            except ValueError:
+                raise StoreError(SERVER, f"token service of {self.remote.host} sent no JSON") from None
+            token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+            if not isinstance(token, str) or not token:
+                raise StoreError(SERVER, f"token service of {self.remote.host} sent no token")
+            self.token = token
+        return True
+
+    # -- the store ---------------------------------------------------------------------------------
+    def ping(self) -> None:
+        resp = self._request("GET", f"{self.remote.base}/v2/")
+        resp.close()
+        if resp.status_code == 404:
+            raise StoreError(SERVER, f"{self.remote.host} has no registry API at /v2/")
+
+    def lookup(self, action: str) -> tuple[str, int] | None:
+        resp = self._request("GET", f"{self.api}/manifests/{action}", headers={"Accept": MANIFEST})
+        if resp.status_code == 404:
+            resp.close()
+            return None
+        return output_of(resp.content)
+
+    def download(self, output: str, size: int, dest: BinaryIO) -> None:
+        resp = self._request("GET", f"{self.api}/blobs/sha256:{output}", stream=True)
+        with resp:
+            if resp.status_code == 404:
+                raise StoreError(CORRUPT, f"an entry names blob sha256:{output[:12]}…, which {self.remote.host} "
+                                          "does not have")
+            import requests
+
+            try:
+                for chunk in resp.iter_content(1 << 20):
+                    dest.write(chunk)
+            except requests.RequestException as exc:
+                raise StoreError(UNREACHABLE, f"{self.remote.host}: {_reason(exc)}") from None
+
+    def _has_blob(self, digest: str) -> bool:
+        resp = self._request("HEAD", f"{self.api}/blobs/{digest}")
+        resp.close()
+        return resp.status_code == 200
+
+    def _push_blob(self, digest: str, data: bytes | BinaryIO, size: int) -> int:
+        if self._has_blob(digest):
+            return 0
+        start = self._request("POST", f"{self.api}/blobs/uploads/", ok=(202,))
+        start.close()
+        location = start.headers.get("Location")
+        if start.status_code != 202 or not location:
+            raise StoreError(SERVER, f"{self.remote.host} started no upload ({start.status_code})")
+        if location.startswith("/"):
+            location = self.remote.base + location
+        sep = "&" if "?" in location else "?"
+        done = self._request("PUT", f"{location}{sep}digest={digest}", data=data, ok=(201,),
+                             headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        done.close()
+        if done.status_code != 201:
+            raise StoreError(SERVER, f"{self.remote.host} lost an upload ({done.status_code})")
+        return size
+
+    def upload(self, action: str, output: str, size: int, body: Path) -> int:
+        sent = 0
+        if not self._config_pushed:
+            sent += self._push_blob(EMPTY_DIGEST, EMPTY_CONFIG, len(EMPTY_CONFIG))
+            self._config_pushed = True
+        with open(body, "rb") as fh:
+            # An empty file object makes requests send a chunked body the registry waits on: send bytes.
+            sent += self._push_blob(f"sha256:{output}", fh if size else b"", size)
+        manifest = manifest_for(action, output, size)
+        resp = self._request("PUT", f"{self.api}/manifests/{action}", data=manifest, ok=(201, 200),
+                             headers={"Content-Type": MANIFEST})
+        resp.close()
+        if resp.status_code == 404:
+            raise StoreError(SERVER, f"{self.remote.host} took no manifest (404)")
+        return sent + len(manifest)
+
+    def probe_write(self) -> None:
+        """Start an upload and cancel it: the registry says whether this client may push."""
+        start = self._request("POST", f"{self.api}/blobs/uploads/", ok=(202,))
+        start.close()
+        location = start.headers.get("Location")
+        if location:
+            if location.startswith("/"):
+                location = self.remote.base + location
+            try:
+                self._request("DELETE", location, ok=(204, 200, 202)).close()
+            except StoreError:
+                pass  # cancelling is a courtesy: an abandoned upload is purged by the registry
+
+
+def _error_code(resp: requests.Response) -> str:
+    try:
+        errors = resp.json().get("errors") or []
+        return str(errors[0].get("code", "")) if errors else ""
+    except (ValueError, AttributeError, IndexError):
+        return ""
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause without the URL's details: 'connection refused', 'timed out', ..."""
+    text = str(exc)
+    for needle, say in (("Read timed out", "no answer within the read timeout"),
+                        ("timed out", "timed out"), ("Connection refused", "connection refused"),
+                        ("Name or service not known", "unknown host"), ("reset by peer", "connection reset"),
+                        ("RemoteDisconnected", "connection closed without an answer"),
+                        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted")):
+        if needle in text:
+            return say
+    return type(exc).__name__
