@@ -152,3 +152,23 @@ def env_number(environ: Mapping[str, str], name: str, default: float, *, what: s
         raise UsageError(f"{name}={raw!r}: expected {kind} {bounds} ({what})",
                          hint=f"e.g. {name}={default:g}, or unset it for the default ({default:g})")
     return value
+
+
+STALL_ENV = "KBUILD_STALL_SECONDS"
+DEFAULT_STALL_SECONDS = 60.0
+
+
+def stall_seconds(environ: Mapping[str, str]) -> float:
+    """KBUILD_STALL_SECONDS: how long a transfer (engine, registry, git) may go without data (default 60)."""
+    raw = environ.get(STALL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_STALL_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{STALL_ENV}={raw[:40]!r}: expected a positive number of seconds",
+                         hint=f"unset it for the default ({DEFAULT_STALL_SECONDS:g}), or raise it for a slow link, "
+                              f"e.g. {STALL_ENV}=300")
+    return value

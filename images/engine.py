@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import re
 import socket
 import threading
@@ -28,12 +27,11 @@ from dataclasses import dataclass
 from types import GeneratorType
 from typing import Any
 
-from common.errors import KBError, UsageError
+from common.config import DEFAULT_STALL_SECONDS, stall_seconds
+from common.errors import KBError
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 ANSWER_SECONDS = 10.0        # ping, version, inspect, tag, info: the engine answers these at once
-STALL_ENV = "KBUILD_STALL_SECONDS"
-DEFAULT_STALL_SECONDS = 60.0
 # Creating or removing a container copies or deletes a whole image's files on vfs, and nothing is
 # sent until it is done: only a generous deadline fits.
 WORK_SECONDS = 600.0
@@ -61,22 +59,6 @@ class RegistryError(KBError):
                  hint: str | None = None) -> None:
         super().__init__(message or f"{ref}: {kind}: {detail}", hint=hint)
         self.ref, self.kind, self.detail = ref, kind, detail
-
-
-def stall_seconds(environ: Mapping[str, str]) -> float:
-    """KBUILD_STALL_SECONDS: how long a transfer may go without data (default 60)."""
-    raw = environ.get(STALL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_STALL_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{STALL_ENV}={raw[:40]!r}: expected a positive number of seconds",
-                         hint=f"unset it for the default ({DEFAULT_STALL_SECONDS:g}), or raise it for a slow link, "
-                              f"e.g. {STALL_ENV}=300")
-    return value
 
 
 def registry_of(ref: str) -> str:

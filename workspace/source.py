@@ -29,14 +29,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from common.config import STALL_ENV
+from common.config import stall_seconds as config_stall_seconds
 from common.errors import KBError, ToolError, TreeError, UsageError
 from common.redact import redact
 
 DEFAULT_URL = "https://github.com/kubernetes/kubernetes.git"
 _REF = re.compile(r"^v?[0-9A-Za-z][0-9A-Za-z._+-]*\Z")  # \Z: "$" would let a trailing newline through
 
-STALL_ENV = "KBUILD_STALL_SECONDS"
-DEFAULT_STALL_SECONDS = 60
 LOW_SPEED_BYTES = 1000  # bytes/s: below this for the stall time, git (curl) gives up
 HEARTBEAT_SECONDS = 30
 # The transports git may use. Anything else (fd::, ext::, other remote helpers) is refused:
@@ -95,20 +95,8 @@ def redact_url(text: str) -> str:
 
 
 def stall_seconds(environ: Mapping[str, str] | None = None) -> int:
-    """KBUILD_STALL_SECONDS: how long a transfer may make no progress, read as images.engine reads it
-    (a positive number), rounded up to the whole seconds git takes."""
-    raw = (environ if environ is not None else os.environ).get(STALL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_STALL_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{STALL_ENV}={raw[:40]!r}: expected a positive number of seconds",
-                         hint=f"unset it for the default ({DEFAULT_STALL_SECONDS}), or raise it for a slow link, "
-                              f"e.g. {STALL_ENV}=300")
-    return math.ceil(value)
+    """KBUILD_STALL_SECONDS as every transfer reads it (common.config), rounded up to the whole seconds git takes."""
+    return math.ceil(config_stall_seconds(environ if environ is not None else os.environ))
 
 
 def git_env(kind: str, stall: int, environ: Mapping[str, str] | None = None) -> dict[str, str]:

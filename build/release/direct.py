@@ -11,6 +11,7 @@ from typing import Any
 from build.progress import Heartbeat
 from build.release.plan import ContainerSpec
 from common.errors import KBError
+from common.redact import redact
 
 
 def run_all(engine: Any, specs: list[ContainerSpec], log: Path, out: Callable[[str], None]) -> None:
@@ -56,7 +57,7 @@ def run_one(engine: Any, spec: ContainerSpec, log: Path, out: Callable[[str], No
     try:
         with log.open("a", encoding="utf-8", errors="replace", buffering=1) as fh, \
                 Heartbeat(" ".join(spec.command)) as beat:
-            fh.write(f"# docker run {spec.image} {' '.join(spec.command)}\n# binds: {spec.binds}\n")
+            fh.write(redact(f"# docker run {spec.image} {' '.join(spec.command)}\n# binds: {spec.binds}\n"))
             api.start(cid)
             pending = b""
             for chunk in engine.follow_logs(cid):  # no deadline on a quiet build, but on the engine
@@ -64,12 +65,13 @@ def run_one(engine: Any, spec: ContainerSpec, log: Path, out: Callable[[str], No
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
-                    line = raw.decode("utf-8", "replace")
+                    line = redact(raw.decode("utf-8", "replace"))  # the log is published with the report
                     fh.write(line + "\n")
                     out(line)
             if pending:
-                fh.write(pending.decode("utf-8", "replace") + "\n")
-                out(pending.decode("utf-8", "replace"))
+                line = redact(pending.decode("utf-8", "replace"))
+                fh.write(line + "\n")
+                out(line)
             return int(api.wait(cid).get("StatusCode", 1))
     finally:
         try:
