@@ -471,7 +471,7 @@ def _client_class() -> Any:
     import docker  # lazy: the SDK is slow to import and needs no engine until here
 
     class DeadlineClient(docker.APIClient):  # type: ignore[misc]  # the SDK is untyped (Any)
-        """An APIClient whose ``timeout`` also holds where the SDK passes ``timeout=None`` (pull, import,
+        """An APIClient whose ``timeout`` also holds where the SDK passes no deadline of its own (pull, import,
         wait), and which keeps the last streamed response (to close or shut down a stream it reads; a
         call may make a plain request after it: logs inspects the container)."""
 
@@ -488,7 +488,7 @@ def _client_class() -> Any:
     return DeadlineClient
 
 
-def _make_client(url: str, version: str, timeout: float | None) -> Any:
+def _make_client(url: str, version: str, timeout: float) -> Any:
     return _client_class()(base_url=url, version=version, timeout=timeout)
 
 
