@@ -148,7 +148,7 @@ def build(c: Context, kube_root: str | None = None, what: list[str] | None = Non
 })
 def demo(c: Context, era: str = "gopath", what: str = "cmd/kube-apiserver") -> None:
     """Workspace, version and build on the bundled sample tree, then run the binary's --version."""
-    from build.driver import run_demo
+    from ops.demo import run_demo
 
     run_demo(HERE / "_output" / "demo", era, what, os.environ)
 
@@ -254,7 +254,7 @@ def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, 
     """The CI pipeline step: doctor → workspace → images → build or release, with JSON and JUnit reports."""
     from invoke.exceptions import Exit
 
-    from build.pipeline import run_pipeline
+    from ops.pipeline import run_pipeline
 
     tree = _tree(c, kube_root)
     cfg = c.config.get("images", {})
@@ -298,7 +298,7 @@ def compare(c: Context, reference: str = "", candidate: str = "", json: bool = F
 })
 def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiserver", keep: bool = False) -> None:
     """Boot the built kube-apiserver against a real etcd on loopback and check version and a ConfigMap."""
-    from build.smoke import smoke as run
+    from ops.smoke import smoke as run
 
     result = run(_tree(c, kube_root), what, os.environ, info, keep=keep)
     for check, value in result.checks:
@@ -322,7 +322,7 @@ def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = No
     """One table of what the tasks need and whether it is there, with the fix; exit 0 when the given tasks can run."""
     from invoke.exceptions import Exit
 
-    from build.doctor import doctor as run
+    from ops.doctor import doctor as run
     from workspace.tree import resolve_root
 
     root = resolve_root(kube_root, os.environ, c.config.get("kube", {}).get("root"))

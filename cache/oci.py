@@ -13,6 +13,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -29,6 +30,7 @@ LAYER_TYPE = "application/vnd.kbuild.gocache.output.v1"
 EMPTY_CONFIG = b"{}"
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 ACTION_ANNOTATION = "dev.kbuild.gocache.action"
+RETRY_5XX = (0.2, 0.6)  # pauses before repeating a GET/HEAD that got a 5xx
 
 
 def manifest_for(action: str, output: str, size: int) -> bytes:
@@ -96,13 +98,18 @@ class OciStore:
         self.token: str | None = None
         self._lock = threading.Lock()
         self._config_pushed = False
+        # One push per digest at a time: distribution answers 500 ("invalid checksum digest format")
+        # to a HEAD that reads a blob link another request of ours is writing.
+        self._pushing: dict[str, threading.Lock] = {}
+        self._pushing_lock = threading.Lock()
 
     # -- HTTP with auth and error kinds ----------------------------------------------------------
     def _request(self, method: str, url: str, *, stream: bool = False, ok: tuple[int, ...] = (200,),
                  **kw: Any) -> requests.Response:
         import requests
 
-        for attempt in (1, 2):
+        authed, retries = False, 0
+        for _attempt in range(2 + len(RETRY_5XX)):  # one answer to a challenge, then the 5xx retries
             headers = dict(kw.pop("headers", {}) or {})
             if self.token:
                 headers["Authorization"] = f"Bearer {self.token}"
@@ -114,12 +121,18 @@ class OciStore:
                                             timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True, **kw)
             except requests.RequestException as exc:
                 raise StoreError(UNREACHABLE, f"{self.remote.host}: {_reason(exc)}") from None
-            if resp.status_code == 401 and attempt == 1 and self._authenticate(resp):
+            if resp.status_code == 401 and not authed and self._authenticate(resp):
+                authed = True
                 kw["headers"] = headers
                 continue
             if resp.status_code in ok or resp.status_code == 404:
                 return resp
             resp.close()
+            if resp.status_code >= 500 and method in ("GET", "HEAD") and retries < len(RETRY_5XX):
+                kw["headers"] = headers  # a read is safe to repeat: registries have transient 500s
+                time.sleep(RETRY_5XX[retries])
+                retries += 1
+                continue
             if resp.status_code >= 500:
                 raise StoreError(SERVER, f"{self.remote.host} answered {resp.status_code} to {method}")
             if method in ("PUT", "POST", "PATCH") and resp.status_code in (401, 403, 405):
@@ -197,6 +210,12 @@ class OciStore:
         return resp.status_code == 200
 
     def _push_blob(self, digest: str, data: bytes | BinaryIO, size: int) -> int:
+        with self._pushing_lock:
+            lock = self._pushing.setdefault(digest, threading.Lock())
+        with lock:
+            return self._push_blob_once(digest, data, size)
+
+    def _push_blob_once(self, digest: str, data: bytes | BinaryIO, size: int) -> int:
         if self._has_blob(digest):
             return 0
         start = self._request("POST", f"{self.api}/blobs/uploads/", ok=(202,))
@@ -218,7 +237,7 @@ class OciStore:
         sent = 0
         if not self._config_pushed:
             sent += self._push_blob(EMPTY_DIGEST, EMPTY_CONFIG, len(EMPTY_CONFIG))
-            self._config_pushed = True
+            self._config_pushed = True  # racing threads both reach _push_blob: its lock makes one push
         with open(body, "rb") as fh:
             # An empty file object makes requests send a chunked body the registry waits on: send bytes.
             sent += self._push_blob(f"sha256:{output}", fh if size else b"", size)

@@ -6,7 +6,8 @@ import time
 from collections.abc import Mapping
 
 from cache.config import Remote
-from cache.store import StoreError, open_store
+from cache.store import StoreError
+from cache.stores import open_store
 
 
 def probe(remote: Remote, environ: Mapping[str, str]) -> tuple[str, str, str]:

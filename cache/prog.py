@@ -247,7 +247,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, program: Program, greet: bool = Tru
 
 def program_from_env(environ: Mapping[str, str]) -> Program:
     from cache.config import parse
-    from cache.store import open_store
+    from cache.stores import open_store
 
     root = environ.get("GOCACHE") or str(Path.home() / ".cache" / "go-build")
     stats = Stats(Path(environ[ENV_STATS]) if environ.get(ENV_STATS) else None)

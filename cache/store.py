@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
-
-if TYPE_CHECKING:
-    from cache.config import Remote
+from typing import BinaryIO, Protocol
 
 # Kinds of failure: each trips its own breaker in the program.
 UNREACHABLE = "unreachable"   # refused, reset, DNS, TLS, a timeout: stop using the store
@@ -44,14 +39,3 @@ class Store(Protocol):
 
     def probe_write(self) -> None:
         """Raise StoreError(DENIED) unless this store takes writes (writes a tiny marker)."""
-
-
-def open_store(remote: Remote, environ: Mapping[str, str] = os.environ) -> Store:
-    """The store for a remote (imports its client library, requests or boto3, only now)."""
-    if remote.kind == "s3":
-        from cache.s3 import S3Store
-
-        return S3Store(remote, environ)
-    from cache.oci import OciStore
-
-    return OciStore(remote, environ)

@@ -63,7 +63,7 @@ def test_ci_failure_is_reported_and_stops_later_steps(sample_repo, tmp_path):
 
 
 def test_ci_default_targets_are_the_server_targets(sample_repo, tmp_path):
-    from build.pipeline import server_targets
+    from ops.pipeline import server_targets
     from workspace.tree import KubeTree
 
     tree = sample_repo("gopath")

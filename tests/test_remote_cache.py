@@ -345,6 +345,51 @@ def server_500() -> Iterator[str]:
         server.server_close()
 
 
+class _FlakyRegistry(BaseHTTPRequestHandler):
+    """500 to the first HEAD of each path (distribution's answer while a blob link is being written)."""
+
+    seen: set[str] = set()
+    requests: list[str] = []
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+        type(self).requests.append(f"HEAD {self.path}")
+        first = self.path not in type(self).seen
+        type(self).seen.add(self.path)
+        self.send_response(500 if first else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).requests.append(f"POST {self.path}")
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_oci_reads_retry_a_transient_500_writes_do_not() -> None:
+    from cache.config import parse
+    from cache.oci import OciStore
+    from cache.store import StoreError
+
+    _FlakyRegistry.seen, _FlakyRegistry.requests = set(), []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyRegistry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = OciStore(parse(f"oci://127.0.0.1:{server.server_address[1]}/kbuild/gocache"), {})
+        assert store._has_blob("sha256:" + "a" * 64) is False  # 500, then the real answer: 404
+        assert _FlakyRegistry.requests == [f"HEAD /v2/kbuild/gocache/blobs/sha256:{'a' * 64}"] * 2
+        with pytest.raises(StoreError, match="answered 500 to POST"):
+            store._push_blob("sha256:" + "b" * 64, b"x", 1)  # HEAD retried; the POST is not repeated
+        posts = [r for r in _FlakyRegistry.requests if r.startswith("POST")]
+        assert posts == ["POST /v2/kbuild/gocache/blobs/uploads/"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def server_hang() -> Iterator[str]:
     """Accepts connections and never answers (until the test ends)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from build.smoke import plan_smoke
+from ops.smoke import plan_smoke
 from tests.conftest import REPO, inv, require, sigint_default
 
 pytestmark = pytest.mark.go

@@ -130,7 +130,7 @@ def checks_for(tree: KubeTree, req: ReleaseRequest, engine: Any, specs: list[Ima
             checks.append(Check(spec.role, _present(engine, spec), f"{spec.ref.name} in the engine",
                                 "run `inv images` (with --mirror where the canonical registry is unreachable)"))
     for reg in req.push:
-        from build.doctor import mirror_reachable
+        from ops.doctor import mirror_reachable
 
         ok, how = mirror_reachable(reg)
         checks.append(Check(f"push {reg}", ok, how, "check the registry address and that it is running"))
