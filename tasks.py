@@ -16,10 +16,11 @@ from invoke.context import Context
 from common.cli import as_list, info, install_hook, task
 
 # invoke parses the config files after importing this module and before any task runs: report their
-# faults (and any OSError on the way) as one line too.
-install_hook()
+# faults (and any OSError on the way) as one line too; the project's invoke.yaml is the one beside this file.
+install_hook(Path(__file__).parent)
 
-if TYPE_CHECKING:  # for the annotation only: the tasks import workspace lazily
+if TYPE_CHECKING:  # for the annotations only: the tasks import workspace and images lazily
+    from images import driver as images_driver
     from workspace.tree import KubeTree
 
 HERE = Path(__file__).resolve().parent
@@ -39,7 +40,10 @@ def _remote_env(c: Context, url: str, mode: str, release_mode: str | None = None
 
     env = {k: v for k, v in os.environ.items() if k not in (ENV_URL, ENV_MODE)}
     env.update(overlay(resolve(url, mode, os.environ, c.config.get("cache", {}) or {})))
-    note = release_note(env, release_mode) if release_mode else None
+    from build.release.modes import Mode
+
+    known = Mode.lookup(release_mode) if release_mode else None  # an unknown word fails later, with the fix
+    note = release_note(env, known) if known is not None else None
     if note:
         info(note)
     return env
@@ -104,11 +108,13 @@ def workspace(c: Context, kube_root: str | None = None, env: bool = False) -> No
 def version(c: Context, kube_root: str | None = None, json: bool = False, file: str = "") -> None:
     """Print the version stamp hack/lib/version.sh would compute for the tree."""
     from build.version import compute
+    from common.errors import file_op
 
     tree = _tree(c, kube_root)
     stamp = compute(tree.root, os.environ)
     if file:
-        Path(file).write_text("\n".join(stamp.shell_lines()) + "\n")
+        with file_op("write"):
+            Path(file).write_text("\n".join(stamp.shell_lines()) + "\n")
     if json:
         print(stamp.as_json())
     else:
@@ -134,12 +140,12 @@ def build(c: Context, kube_root: str | None = None, what: list[str] | None = Non
           force: bool = False, hyperkube_links: bool = False, group: list[str] | None = None,
           remote_cache: str = "", remote_cache_mode: str = "") -> None:
     """Build components with Kubernetes' own flags and version stamps (like make WHAT=...)."""
-    from build.driver import build_tree
+    from build.driver import BuildJob, build_tree
 
     tree = _tree(c, kube_root)
-    build_tree(tree, as_list(what), as_list(platform), debug=debug, dry_run=dry_run, force=force,
-               hyperkube_links=hyperkube_links, environ=_remote_env(c, remote_cache, remote_cache_mode),
-               groups=as_list(group))
+    request = BuildJob(whats=tuple(as_list(what)), platforms=tuple(as_list(platform)), groups=tuple(as_list(group)),
+                           debug=debug, dry_run=dry_run, force=force, hyperkube_links=hyperkube_links)
+    build_tree(tree, request, _remote_env(c, remote_cache, remote_cache_mode))
 
 
 @task(help={
@@ -153,35 +159,128 @@ def demo(c: Context, era: str = "gopath", what: str = "cmd/kube-apiserver") -> N
     run_demo(HERE / "_output" / "demo", era, what, os.environ)
 
 
-@task(iterable=["mirror", "only"], help={
-    "kube_root": KUBE_ROOT_HELP,
-    "list": "print the image set this tree's build uses (read from the tree; no network, no engine)",
-    "json": "with --list: print JSON",
-    "mirror": "registry (HOST[:PORT][/PATH]) to pull from instead of the canonical one; repeatable, tried in "
-              "order (default: images.mirrors in invoke.yaml)",
-    "layout": "how a mirror names images: nested keeps the path (MIRROR/build-image/kube-cross), "
-              "flat keeps the last part only (MIRROR/kube-cross)",
-    "only": "just this image (role such as kube-cross or pause, or a name); repeatable",
-    "force": "pull again even when the canonical name is present",
-    "save": "write the whole image set to this tar file (for machines with no registry at all)",
-    "load": "load a tar written by --save into the engine, then report the set",
-    "lock": "write the resolved names and their digests to the lock file",
-    "lock_file": "lock file path (default ./images.lock); when it exists, a differing digest is refused",
-    "env": "print the environment a release build needs to use these images offline",
-    "docker_host": "engine to use (default $DOCKER_HOST, else the local socket)",
-})
-def images(c: Context, kube_root: str | None = None, list: bool = False, json: bool = False,
-           mirror: list[str] | None = None, layout: str = "", only: list[str] | None = None,
-           force: bool = False, save: str = "", load: str = "", lock: bool = False, lock_file: str = "",
-           env: bool = False, docker_host: str | None = None) -> None:
-    """Make the tree's build images present under the names the build uses (pull, or mirror and retag)."""
-    from images.driver import run
+MIRROR_HELP = ("registry (HOST[:PORT][/PATH]) to pull from instead of the canonical one; repeatable, tried in "
+               "order (default: images.mirrors in invoke.yaml)")
+LAYOUT_HELP = ("how a mirror names images: nested keeps the path (MIRROR/build-image/kube-cross), "
+               "flat keeps the last part only (MIRROR/kube-cross)")
+ONLY_HELP = "just this image (role such as kube-cross or pause, or a name); repeatable"
+LOCK_FILE_HELP = "lock file path (default ./images.lock); when it exists, a differing digest is refused"
+ENGINE_HELP = "engine to use (default $DOCKER_HOST, else the local socket)"
+
+
+def _images_request(c: Context, *, mirror: list[str] | None = None, layout: str = "", only: list[str] | None = None,
+                    force: bool = False, lock: bool = False, lock_file: str = "",
+                    docker_host: str | None = None) -> images_driver.ImagesRequest:
+    """The flags with images.* from invoke.yaml filled in."""
+    from images.driver import ImagesRequest
 
     cfg = c.config.get("images", {})
-    mirrors = as_list(mirror) or as_list(cfg.get("mirrors"))
-    run(_tree(c, kube_root), os.environ, list_only=list, json_output=json, mirrors=mirrors,
-        layout=layout or cfg.get("layout") or "nested", only=as_list(only), force=force, save=save, load=load,
-        lock=lock, lock_file=lock_file, env=env, docker_host=docker_host)
+    return ImagesRequest(mirrors=tuple(as_list(mirror) or as_list(cfg.get("mirrors"))),
+                         layout=layout or cfg.get("layout") or "nested", only=tuple(as_list(only)), force=force,
+                         lock=lock, lock_file=lock_file, docker_host=docker_host)
+
+
+@task(name="sync", default=True, iterable=["mirror", "only"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "list": "print the image set this tree's build uses (read from the tree; no network, no engine); "
+            "same as `inv images.list`",
+    "json": "with --list: print JSON",
+    "mirror": MIRROR_HELP,
+    "layout": LAYOUT_HELP,
+    "only": ONLY_HELP,
+    "force": "pull again even when the canonical name is present",
+    "save": "write the whole image set to this tar file (for machines with no registry at all); "
+            "same as `inv images.save`",
+    "load": "load a tar written by --save into the engine, then report the set; same as `inv images.load`",
+    "lock": "write the resolved names and their digests to the lock file",
+    "lock_file": LOCK_FILE_HELP,
+    "env": "print the environment a release build needs to use these images offline; same as `inv images.env`",
+    "docker_host": ENGINE_HELP,
+})
+def images_sync(c: Context, kube_root: str | None = None, list: bool = False, json: bool = False,
+                mirror: list[str] | None = None, layout: str = "", only: list[str] | None = None,
+                force: bool = False, save: str = "", load: str = "", lock: bool = False, lock_file: str = "",
+                env: bool = False, docker_host: str | None = None) -> None:
+    """Make the tree's build images present under the names the build uses (pull, or mirror and retag)."""
+    from common.errors import UsageError
+    from images import driver
+
+    if save and load:
+        raise UsageError("--save and --load go in separate runs")
+    req = _images_request(c, mirror=mirror, layout=layout, only=only, force=force, lock=lock, lock_file=lock_file,
+                          docker_host=docker_host)
+    tree = _tree(c, kube_root)
+    if list:
+        driver.list_images(tree, os.environ, req, json_output=json)
+    elif env:
+        driver.print_env(tree, os.environ, req)
+    elif load:
+        driver.load_images(tree, os.environ, req, load)
+    elif save:
+        driver.save_images(tree, os.environ, req, save)
+    else:
+        driver.sync_images(tree, os.environ, req)
+
+
+@task(name="list", iterable=["only"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "json": "print JSON",
+    "only": ONLY_HELP,
+})
+def images_list(c: Context, kube_root: str | None = None, json: bool = False, only: list[str] | None = None) -> None:
+    """Print the image set this tree's build uses (read from the tree; no network, no engine)."""
+    from images.driver import list_images
+
+    list_images(_tree(c, kube_root), os.environ, _images_request(c, only=only), json_output=json)
+
+
+@task(name="env", iterable=["only"], help={
+    "kube_root": KUBE_ROOT_HELP,
+    "only": ONLY_HELP,
+})
+def images_env(c: Context, kube_root: str | None = None, only: list[str] | None = None) -> None:
+    """Print the `export` lines a release build needs to use these images offline."""
+    from images.driver import print_env
+
+    print_env(_tree(c, kube_root), os.environ, _images_request(c, only=only))
+
+
+@task(name="save", positional=["file"], iterable=["only"], help={
+    "file": "the tar file to write (also the first argument); a pipe or /dev/stdout is written directly",
+    "kube_root": KUBE_ROOT_HELP,
+    "only": ONLY_HELP,
+    "docker_host": ENGINE_HELP,
+})
+def images_save(c: Context, file: str | None = None, kube_root: str | None = None, only: list[str] | None = None,
+                docker_host: str | None = None) -> None:
+    """Write the image set (every image present in the engine) to one tar file, for machines with no registry."""
+    from common.errors import UsageError
+    from images.driver import save_images
+
+    if not file:
+        raise UsageError("give the tar file to write: inv images.save FILE")
+    save_images(_tree(c, kube_root), os.environ, _images_request(c, only=only, docker_host=docker_host), file,
+                "--file")
+
+
+@task(name="load", positional=["file"], iterable=["only"], help={
+    "file": "the tar file to load, written by `inv images.save` (also the first argument)",
+    "kube_root": KUBE_ROOT_HELP,
+    "only": ONLY_HELP,
+    "lock": "then write the names and their digests to the lock file",
+    "lock_file": LOCK_FILE_HELP,
+    "docker_host": ENGINE_HELP,
+})
+def images_load(c: Context, file: str | None = None, kube_root: str | None = None, only: list[str] | None = None,
+                lock: bool = False, lock_file: str = "", docker_host: str | None = None) -> None:
+    """Load a tar written by `inv images.save` into the engine, then report the set (no pulls)."""
+    from common.errors import UsageError
+    from images.driver import load_images
+
+    if not file:
+        raise UsageError("give the tar file to load: inv images.load FILE")
+    req = _images_request(c, only=only, lock=lock, lock_file=lock_file, docker_host=docker_host)
+    load_images(_tree(c, kube_root), os.environ, req, file, "--file")
 
 
 MODE_HELP = ("script: the tree's build/release.sh; direct: kube-cross run directly with the tree mounted "
@@ -213,17 +312,25 @@ def release(c: Context, kube_root: str | None = None, mode: str = "", quick: boo
             skip_images: bool = False, docker_host: str | None = None, report: str = "", remote_cache: str = "",
             remote_cache_mode: str = "") -> None:
     """Release tarballs (and server images) by the tree's own scripts, with or without a build container."""
-    from build.release import run_release
+    from build.release.driver import run_release
+    from build.release.modes import parse_mode
+    from build.release.plan import ReleaseRequest
 
     cfg = c.config.get("images", {})
-    environ = _remote_env(c, remote_cache, remote_cache_mode, _mode(c, mode))
-    run_release(_tree(c, kube_root), environ, mode=_mode(c, mode), quick=quick, platforms=as_list(platform),
-                mirrors=as_list(mirror) or as_list(cfg.get("mirrors")), layout=layout or cfg.get("layout") or "nested",
-                skip_images=skip_images, docker_host=docker_host, report_path=Path(report) if report else None,
-                images_only=images_only, push=as_list(push), conformance=conformance)
+    chosen = _mode(c, mode)
+    environ = _remote_env(c, remote_cache, remote_cache_mode, chosen)
+    tree = _tree(c, kube_root)
+    request = ReleaseRequest(mode=parse_mode(chosen), quick=quick, platforms=tuple(as_list(platform)),
+                             mirrors=tuple(as_list(mirror) or as_list(cfg.get("mirrors"))),
+                             layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
+                             docker_host=docker_host, report_path=Path(report) if report else None,
+                             images_only=images_only, push=tuple(as_list(push)), conformance=conformance)
+    run_release(tree, environ, request)
 
 
 def _mode(c: Context, flag: str) -> str:
+    """The --mode word, else release.mode in invoke.yaml, else script; `parse_mode` (or the step that
+    uses it) turns it into a Mode, so `inv ci` without --release never trips on it."""
     from common.errors import UsageError
 
     value = flag or (c.config.get("release", {}) or {}).get("mode") or "script"
@@ -254,17 +361,19 @@ def ci(c: Context, kube_root: str | None = None, what: list[str] | None = None, 
     """The CI pipeline step: doctor → workspace → images → build or release, with JSON and JUnit reports."""
     from invoke.exceptions import Exit
 
-    from ops.pipeline import run_pipeline
+    from ops.pipeline import PipelineRequest, run_pipeline
 
     tree = _tree(c, kube_root)
     cfg = c.config.get("images", {})
     out = tree.root / "_output" / "ci"
     environ = _remote_env(c, remote_cache, remote_cache_mode, _mode(c, mode) if release else None)
-    code = run_pipeline(tree, environ, whats=as_list(what), release=release, quick=quick, mode=_mode(c, mode),
-                        mirrors=as_list(mirror) or as_list(cfg.get("mirrors")),
-                        layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
-                        docker_host=docker_host, report_path=Path(report) if report else out / "report.json",
-                        junit_path=Path(junit) if junit else out / "junit.xml")
+    req = PipelineRequest(report_path=Path(report) if report else out / "report.json",
+                          junit_path=Path(junit) if junit else out / "junit.xml", whats=tuple(as_list(what)),
+                          release=release, quick=quick, mode=_mode(c, mode),
+                          mirrors=tuple(as_list(mirror) or as_list(cfg.get("mirrors"))),
+                          layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
+                          docker_host=docker_host)
+    code = run_pipeline(tree, environ, req)
     if code:
         raise Exit(code=code)
 
@@ -332,24 +441,32 @@ def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = No
         raise Exit(code=1)
 
 
-@task(help={
+KIT_SAVE_HELP = ("write the kit for the tree to this file: its source (a git bundle of HEAD and its tags, or its "
+                 "files without _output), the release mode's images, the Go toolchain, kbuild and its wheels")
+KIT_LOAD_HELP = ("unpack this kit under --dest: every sha256 verified first; the tree, Go, a venv with kbuild, "
+                 "the images loaded into the engine (ids checked)")
+KIT_DEST_HELP = "the directory to unpack into (new or empty; left as it was on any failure)"
+KIT_LIST_HELP = "print this kit's manifest (parts, sizes, sha256s, version stamp, images) without unpacking"
+KIT_MODE_HELP = ("the release mode whose images go in (script, direct or native; default: release.mode in "
+                 "invoke.yaml, else script)")
+KIT_ENGINE_HELP = "engine to save the images from / load them into (default $DOCKER_HOST)"
+
+
+@task(name="choose", default=True, help={
     "kube_root": KUBE_ROOT_HELP,
-    "save": "write the kit for the tree to this file: its source (a git bundle of HEAD and its tags, or its "
-            "files without _output), the release mode's images, the Go toolchain, kbuild and its wheels",
-    "load": "unpack this kit under --dest: every sha256 verified first; the tree, Go, a venv with kbuild, "
-            "the images loaded into the engine (ids checked)",
-    "dest": "with --load: the directory to unpack into (new or empty; left as it was on any failure)",
-    "list": "print this kit's manifest (parts, sizes, sha256s, version stamp, images) without unpacking",
+    "save": KIT_SAVE_HELP + "; same as `inv kit.save`",
+    "load": KIT_LOAD_HELP + "; same as `inv kit.load`",
+    "dest": "with --load: " + KIT_DEST_HELP,
+    "list": KIT_LIST_HELP + "; same as `inv kit.list`",
     "json": "with --list: print the manifest as JSON",
-    "mode": "with --save: the release mode whose images go in (script, direct or native; default: "
-            "release.mode in invoke.yaml, else script)",
+    "mode": "with --save: " + KIT_MODE_HELP,
     "no_images": "with --save: leave the images out; with --load: don't load them (kept under DIR/images)",
-    "docker_host": "engine to save the images from / load them into (default $DOCKER_HOST)",
+    "docker_host": KIT_ENGINE_HELP,
 })
-def kit(c: Context, kube_root: str | None = None, save: str = "", load: str = "", dest: str = "",
-        list: str = "", json: bool = False, mode: str = "", no_images: bool = False,
-        docker_host: str | None = None) -> None:
-    """An offline kit: one file with everything a build needs on a machine with no network at all."""
+def kit_choose(c: Context, kube_root: str | None = None, save: str = "", load: str = "", dest: str = "",
+               list: str = "", json: bool = False, mode: str = "", no_images: bool = False,
+               docker_host: str | None = None) -> None:
+    """The one of save / load / list that --save / --load / --list picks (what plain `inv kit` runs)."""
     from common.errors import UsageError
 
     chosen = [flag for flag, value in (("--save", save), ("--load", load), ("--list", list)) if value]
@@ -357,36 +474,95 @@ def kit(c: Context, kube_root: str | None = None, save: str = "", load: str = ""
         raise UsageError("give one of --save FILE, --load FILE --dest DIR or --list FILE"
                          + (f" (not {' and '.join(chosen)})" if chosen else ""))
     if list:
-        from kit.load import describe, list_kit
-
-        manifest = list_kit(Path(list))
-        print(manifest.to_json() if json else "\n".join(describe(manifest)), end="" if json else "\n")
-        return
-    from kit.progress import make_reporter
-
-    if load:
-        from kit.load import after_load, load_kit
-
+        _kit_list(list, json)
+    elif load:
         if not dest:
             raise UsageError("--load needs --dest DIR (a new or empty directory)")
-        report = make_reporter()
-        try:
-            done = load_kit(Path(load), Path(dest), os.environ, report, with_images=not no_images,
-                            docker_host=docker_host)
-        finally:
-            report.close()
-        print("\n".join(after_load(done)))
-        return
+        _kit_load(load, dest, no_images, docker_host)
+    else:
+        _kit_save(c, kube_root, save, mode, no_images, docker_host)
+
+
+@task(name="save", positional=["file"], help={
+    "file": KIT_SAVE_HELP + " (also the first argument)",
+    "kube_root": KUBE_ROOT_HELP,
+    "mode": KIT_MODE_HELP,
+    "no_images": "leave the images out",
+    "docker_host": KIT_ENGINE_HELP,
+})
+def kit_save(c: Context, file: str | None = None, kube_root: str | None = None, mode: str = "", no_images: bool = False,
+             docker_host: str | None = None) -> None:
+    """Write an offline kit: one file with everything a build needs on a machine with no network at all."""
+    from common.errors import UsageError
+
+    if not file:
+        raise UsageError("give the kit file to write: inv kit.save FILE")
+    _kit_save(c, kube_root, file, mode, no_images, docker_host)
+
+
+@task(name="load", positional=["file"], help={
+    "file": KIT_LOAD_HELP + " (also the first argument)",
+    "dest": KIT_DEST_HELP + " (required)",
+    "no_images": "don't load the images into the engine (they are kept under DIR/images)",
+    "docker_host": KIT_ENGINE_HELP,
+})
+def kit_load(c: Context, file: str | None = None, dest: str = "", no_images: bool = False,
+             docker_host: str | None = None) -> None:
+    """Unpack an offline kit (written by `inv kit.save`) into a new directory, ready to build."""
+    from common.errors import UsageError
+
+    if not file or not dest:
+        raise UsageError("give the kit and where to unpack it: inv kit.load FILE --dest DIR (a new or empty "
+                         "directory)")
+    _kit_load(file, dest, no_images, docker_host)
+
+
+@task(name="list", positional=["file"], help={
+    "file": KIT_LIST_HELP + " (also the first argument)",
+    "json": "print the manifest as JSON",
+})
+def kit_list(c: Context, file: str | None = None, json: bool = False) -> None:
+    """Print an offline kit's manifest (parts, sizes, sha256s, version stamp, images) without unpacking."""
+    from common.errors import UsageError
+
+    if not file:
+        raise UsageError("give the kit file to describe: inv kit.list FILE")
+    _kit_list(file, json)
+
+
+def _kit_list(file: str, json: bool) -> None:
+    from kit.load import describe, list_kit
+
+    manifest = list_kit(Path(file))
+    print(manifest.to_json() if json else "\n".join(describe(manifest)), end="" if json else "\n")
+
+
+def _kit_load(file: str, dest: str, no_images: bool, docker_host: str | None) -> None:
+    from kit.load import after_load, load_kit
+    from kit.progress import make_reporter
+
+    report = make_reporter()
+    try:
+        done = load_kit(Path(file), Path(dest), os.environ, report, with_images=not no_images,
+                        docker_host=docker_host)
+    finally:
+        report.close()
+    print("\n".join(after_load(done)))
+
+
+def _kit_save(c: Context, kube_root: str | None, file: str, mode: str, no_images: bool,
+              docker_host: str | None) -> None:
+    from kit.progress import make_reporter
     from kit.save import save_kit
 
     tree = _tree(c, kube_root)
     report = make_reporter()
     try:
-        manifest = save_kit(tree, os.environ, Path(save), report, mode=_mode(c, mode), with_images=not no_images,
+        manifest = save_kit(tree, os.environ, Path(file), report, mode=_mode(c, mode), with_images=not no_images,
                             docker_host=docker_host)
     finally:
         report.close()
-    print(f"saved {save}: {len(manifest.parts)} parts, {Path(save).stat().st_size / 1048576:.1f} MB, "
+    print(f"saved {file}: {len(manifest.parts)} parts, {Path(file).stat().st_size / 1048576:.1f} MB, "
           f"{manifest.stamp.get('gitVersion') or 'no version'}, {len(manifest.images)} images")
 
 
@@ -403,6 +579,8 @@ def clean(c: Context, kube_root: str | None = None, all: bool = False) -> None:
     print("\n".join(f"removed {p}" for p in removed) or "nothing to remove")
 
 
+images = Collection("images", images_sync, images_list, images_env, images_save, images_load)
+kit = Collection("kit", kit_choose, kit_save, kit_load, kit_list)
 ns = Collection(source, workspace, version, build, demo, images, release, compare, ci, smoke, doctor, clean,
                 kit)
 ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"},

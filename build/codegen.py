@@ -83,5 +83,7 @@ def needed(candidates: list[Generated], deps: set[str], module_mode: bool) -> li
 def tools_needed(tree: KubeTree) -> list[str]:
     """What the tree's `make gen_*` runs besides go: make, and rsync where its scripts use it
     (v1.20's place_bins copies the generator binaries with rsync)."""
+    from workspace.shell import code
+
     scripts = tree.golang_sh + (tree.read("Makefile") or "") + (tree.read("Makefile.generated_files") or "")
-    return ["make"] + (["rsync"] if "rsync" in scripts else [])
+    return ["make"] + (["rsync"] if re.search(r"\brsync\b", code(scripts)) else [])

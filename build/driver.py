@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from build.golang import GoToolchain, check_minimum, find_go
-from build.plan import BuildOptions, BuildPlan, plan_build
+from build.plan import BuildOptions, BuildPlan, BuildRequest, plan_build
 from build.runner import Built, execute
 from build.targets import resolve_targets
 from build.version import compute
@@ -26,8 +27,9 @@ def make_plan(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: 
     check_minimum(toolchain, tree.minimum_go)
     layout = plan_layout(tree, environ)
     stamp = compute(tree.root, environ)
-    plan = plan_build(tree, layout, stamp, targets, BuildOptions(tuple(platforms), debug), environ,
-                      toolchain.host_platform, staging_name=f".partial-{os.getpid()}", go_version=toolchain.version)
+    plan = plan_build(BuildRequest(tree, layout, stamp, targets, BuildOptions(tuple(platforms), debug), environ,
+                                   toolchain.host_platform, staging_name=f".partial-{os.getpid()}",
+                                   go_version=toolchain.version))
     return toolchain, layout, plan
 
 
@@ -37,11 +39,24 @@ def report(built: list[Built], root: Path) -> None:
         print(f"{rel}  {b.size / 1048576:.1f} MiB  sha256:{b.sha256}")
 
 
-def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: bool = False,
-               dry_run: bool = False, force: bool = False, hyperkube_links: bool = False,
-               environ: Mapping[str, str], groups: list[str] | None = None) -> list[Built]:
+@dataclass(frozen=True)
+class BuildJob:
+    """What `inv build` was asked: the targets (or golang.sh's lists), the platforms, and how."""
+
+    whats: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    debug: bool = False
+    dry_run: bool = False
+    force: bool = False
+    hyperkube_links: bool = False
+
+
+def build_tree(tree: KubeTree, request: BuildJob, environ: Mapping[str, str]) -> list[Built]:
     """`inv build`: plan, then (unless dry run) execute and print one line per binary.
     No --what: what `make` builds with no WHAT (KUBE_ALL_TARGETS), or the --group lists."""
+    whats, groups, platforms = list(request.whats), list(request.groups), list(request.platforms)
+    debug, dry_run, force = request.debug, request.dry_run, request.force
     if not whats or groups:
         from build.targets import default_whats
 
@@ -49,7 +64,7 @@ def build_tree(tree: KubeTree, whats: list[str], platforms: list[str], *, debug:
         if not groups:
             info(f"no --what: building what `make` builds, the tree's KUBE_ALL_TARGETS ({len(whats)} targets)")
     link_names: list[str] = []
-    if hyperkube_links:
+    if request.hyperkube_links:
         from build.hyperkube import server_names
 
         if not any(w.strip().strip("./").rstrip("/") == "cmd/hyperkube" for w in whats):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from build.targets import Target
 from build.version import VersionInfo
 from common.errors import UsageError
+from workspace import shell
 from workspace.layout import Layout
 from workspace.targetlists import statically_linked
 from workspace.tree import GO_PACKAGE, Era, KubeTree
@@ -52,68 +53,31 @@ class FlagStyle:
 
     @classmethod
     def from_text(cls, text: str, era: Era) -> FlagStyle:
-        if "build_binaries" not in text:
+        code = shell.code(text)  # what bash runs: a comment naming a flag does not pass it
+        if "build_binaries" not in code:
             # No build function to read: the era's usual spelling.
             return cls(all_prefix=era.module_mode, go_trimpath=era is Era.WORKSPACE, installsuffix=True,
                        asmflags=era is not Era.WORKSPACE)
-        tags = _GOTAGS.search(text)
-        grpc = re.search(r'^\s*grpcnotrace="(,[^"$]+)"', text, re.M)
+        build = shell.function(text, "kube::golang::build_binaries")
+        setup = shell.function(text, "kube::golang::setup_env")
+        # build_binaries' tag line: gotags="selinux,notest,...$(echo "${GOFLAGS:-}" | sed ...)"
+        tags = next((a.value for a in shell.assignments(text, "gotags")), "")
+        grpc = next((a.value for a in shell.assignments(text, "grpcnotrace")
+                     if a.value.startswith(",") and "$" not in a.value), "")
         return cls(
-            all_prefix=bool(re.search(r"all=-trimpath|\"all=\$\(kube::version::ldflags|all=-N", text)),
-            go_trimpath=bool(re.search(r"(?<![=\w])-trimpath(?![=\w])", text)),
-            installsuffix=bool(re.search(r"-installsuffix[= ]static", text)),
-            joined=bool(re.search(r"-(?:gc|ld)flags=\"\$\{go(?:gc|ld)flags", text)),
+            all_prefix=bool(re.search(r"all=-trimpath|\"all=\$\(kube::version::ldflags|all=-N", code)),
+            go_trimpath=bool(re.search(r"(?<![=\w])-trimpath(?![=\w])", code)),
+            installsuffix=bool(re.search(r"-installsuffix[= ]static", code)),
+            joined=bool(re.search(r"-(?:gc|ld)flags=\"\$\{go(?:gc|ld)flags", code)),
             gcflags_always=True,
-            knows_dbg=bool(re.search(r"\$\{DBG\b", _body(text, "build_binaries"))),
-            asmflags="-asmflags" in text,
-            tags_expr=tags.group(1) if tags else "",
-            grpcnotrace=grpc.group(1) if grpc else "",
-            goproxy_off=bool(re.search(r"GOPROXY=off\s+go\s+install", text)),
-            unsets=tuple(dict.fromkeys(re.findall(r"^\s*unset\s+(GO[A-Z0-9_]+)\s*$", _body(text, "setup_env"),
-                                                  re.M))),
+            knows_dbg=bool(build and re.search(r"\$\{DBG\b", shell.code(build.body))),
+            asmflags="-asmflags" in code,
+            tags_expr=tags,
+            grpcnotrace=grpc,
+            goproxy_off=bool(re.search(r"GOPROXY=off\s+go\s+install", code)),
+            unsets=tuple(dict.fromkeys(name for name in shell.unsets(setup.body if setup else "")
+                                       if re.fullmatch(r"GO[A-Z0-9_]+", name))),
         )
-
-
-def _body(text: str, function: str) -> str:
-    """The body of ``kube::golang::<function>() { ... }`` (up to the first closing brace at column 0)."""
-    m = re.search(rf"^kube::golang::{re.escape(function)}\(\)\s*\{{\n(.*?)^\}}", text, re.M | re.S)
-    return m.group(1) if m else ""
-
-
-# build_binaries' tag line: gotags="selinux,notest,...$(echo "${GOFLAGS:-}" | sed ...)"
-_GOTAGS = re.compile(r'^\s*gotags="(.*)"\s*$', re.M)
-# The GOFLAGS extraction inside it: $(echo "${GOFLAGS:-}" | sed [-n] [-e] 's|RE|REPL|[p]')
-_SED_GOFLAGS = re.compile(r"""\$\(echo\s+"\$\{GOFLAGS:-\}"\s*\|\s*"""
-                          r"""sed\s+(-n\s+-e|-ne|-n|-e)\s*'s(.)(.*?)\2(.*?)\2(p?)'\)""")
-
-
-def _bre_to_python(bre: str) -> str:
-    """A sed basic regular expression as a Python one (\\( \\) group; ( ) + ? { } | are literal)."""
-    out, i = [], 0
-    while i < len(bre):
-        c = bre[i]
-        if c == "\\" and i + 1 < len(bre):
-            nxt = bre[i + 1]
-            out.append(nxt if nxt in "(){}" else "\\" + nxt)
-            i += 2
-            continue
-        out.append("\\" + c if c in "()+?{}|" else c)
-        i += 1
-    return "".join(out)
-
-
-def _sed_s(value: str, print_all: bool, pattern: str, replacement: str, print_match: bool) -> str:
-    """What `echo "$value" | sed [-n] 's|pattern|replacement|[p]'` prints, inside $(...)."""
-    regex = re.compile(_bre_to_python(pattern))
-    template = re.sub(r"\\(\d)", r"\\g<\1>", replacement.replace("&", "\\g<0>"))
-    lines = []
-    for line in value.split("\n"):
-        m = regex.search(line)
-        if m:
-            line = line[:m.start()] + m.expand(template) + line[m.end():]
-        if print_all or (m and print_match):
-            lines.append(line)
-    return "\n".join(lines).rstrip("\n")
 
 
 def build_tags(style: FlagStyle, goflags: str, debug: bool) -> str:
@@ -121,11 +85,7 @@ def build_tags(style: FlagStyle, goflags: str, debug: bool) -> str:
     expr = style.tags_expr
     if expr:
         expr = expr.replace("${grpcnotrace}", "" if debug else (style.grpcnotrace or ",grpcnotrace"))
-        m = _SED_GOFLAGS.search(expr)
-        if m:
-            flags, _, pattern, replacement, p = m.groups()
-            extracted = _sed_s(goflags, "-n" not in flags, pattern, replacement, bool(p))
-            expr = expr[:m.start()] + extracted + expr[m.end():]
+        expr = shell.echo_sed(expr, {"GOFLAGS": goflags})  # GOFLAGS' own tags, as build_binaries adds them
         if "$" not in expr and "`" not in expr:
             return expr
     # No tag line to read (or one this reader does not follow): the tree's usual tags plus GOFLAGS'.
@@ -151,6 +111,22 @@ class BuildOptions:
 
     platforms: tuple[str, ...] = ()
     debug: bool = False
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything ``plan_build`` decides from: the tree and its layout, the stamp, what to build and how,
+    the user's environment, the host platform, the staging directory's name and the local Go's version."""
+
+    tree: KubeTree
+    layout: Layout
+    version: VersionInfo
+    targets: Sequence[Target]
+    options: BuildOptions
+    environ: Mapping[str, str]
+    host: str
+    staging_name: str = ".partial"
+    go_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,7 +166,7 @@ class BuildPlan:
 
 def version_packages(tree: KubeTree) -> list[str]:
     """The packages whose variables version.sh stamps with -X, read from the tree itself."""
-    text = tree.read("hack/lib/version.sh") or ""
+    text = shell.code(tree.read("hack/lib/version.sh") or "")
     found: dict[str, None] = {}
     for m in re.finditer(r"-X\s+[\"']?((?:\$\{?KUBE_GO_PACKAGE\}?|[\w.-]+)/[\w./-]+?)"
                          r"\.(?:\$\{?key\}?|git[A-Z]\w*|buildDate)\b", text):
@@ -331,10 +307,12 @@ def toolchain_notes(tree: KubeTree, go_version: str, environ: Mapping[str, str])
     return [f"{pinned_go_line(want, go_version)} - set GOTOOLCHAIN to choose another"] if want else []
 
 
-def plan_build(tree: KubeTree, layout: Layout, version: VersionInfo, targets: list[Target],
-               options: BuildOptions, environ: Mapping[str, str], host: str,
-               staging_name: str = ".partial", go_version: str = "") -> BuildPlan:
-    """Every go command needed for ``targets`` on each platform, as kube::golang::build_binaries runs them."""
+def plan_build(request: BuildRequest) -> BuildPlan:
+    """Every go command needed for the request's targets on each platform, as kube::golang::build_binaries
+    runs them."""
+    tree, layout, version, targets = request.tree, request.layout, request.version, request.targets
+    options, environ, host = request.options, request.environ, request.host
+    staging_name, go_version = request.staging_name, request.go_version
     if not targets:
         raise UsageError("nothing to build: give --what=cmd/NAME (repeatable)")
     style = FlagStyle.from_tree(tree)

@@ -4,8 +4,10 @@ target compiled, elapsed time and an estimate of what is left.
 go prints the import path of each package it compiles when given ``-v`` (cached packages are
 not printed), on stderr, between its other output. :class:`GoOutput` counts those lines and
 passes every other line (errors, warnings) through unchanged. On a terminal the count is a
-rich bar; elsewhere (CI) a plain line every ``HEARTBEAT_SECONDS``. The history (packages and
-seconds of the last build per target and platform) lives beside the up-to-date stamps.
+rich bar; elsewhere (CI) a plain line every ``HEARTBEAT_SECONDS``: both are common.progress's,
+this module only reads go's output. The history (packages and seconds of the last build per target
+and platform) lives beside the up-to-date stamps. :class:`PhaseClock` times the phases of the tree's
+scripts from their status lines (the release's).
 """
 
 from __future__ import annotations
@@ -16,20 +18,12 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-HEARTBEAT_SECONDS = 30.0
-
-
-def progress_seconds(environ: Mapping[str, str] = os.environ) -> float:
-    """How often the plain (CI) lines come: KBUILD_PROGRESS_SECONDS, else every 30 s."""
-    from common.config import env_number
-
-    return env_number(environ, "KBUILD_PROGRESS_SECONDS", HEARTBEAT_SECONDS, what="seconds between progress lines")
-
+from common.progress import HEARTBEAT_SECONDS, Bars, BarStyle, Ticker, duration, on_terminal, progress_seconds
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z0-9_.~+\-]+(?:/[A-Za-z0-9_.~+\-]+)*$")
 
@@ -37,12 +31,6 @@ _IMPORT_PATH = re.compile(r"^[A-Za-z0-9_.~+\-]+(?:/[A-Za-z0-9_.~+\-]+)*$")
 def is_package_line(line: str) -> bool:
     """True for the bare import paths ``go build -v`` prints (never for an error or a `# pkg` header)."""
     return bool(_IMPORT_PATH.match(line)) and line not in ("go", "ok")
-
-
-def duration(seconds: float) -> str:
-    """90 → 1m30s; 5 → 5s."""
-    s = int(seconds)
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 @dataclass(frozen=True)
@@ -59,7 +47,7 @@ class History:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self) -> dict[str, object]:
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -140,17 +128,10 @@ class RichDisplay(_Display):
     """A rich bar: packages done of the expected count, elapsed, time left from the last build."""
 
     def __init__(self, label: str, estimate: Estimate | None, stream: TextIO) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         super().__init__(stream)
-        self.estimate = estimate
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("packages{task.fields[hits]}"), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[left]}"),
-                                 console=Console(file=stream), transient=True)
-        self.progress.start()
-        self.task = self.progress.add_task(label, total=estimate.packages if estimate else None, left="", hits="")
+        self.label, self.estimate = label, estimate
+        self.bars = Bars(stream, BarStyle(unit="packages", detail=True, after=True, transient=True))
+        self.bars.start(label, estimate.packages if estimate else None, detail="packages")
 
     def update(self, done: int, elapsed: float) -> None:
         left = ""
@@ -159,17 +140,13 @@ class RichDisplay(_Display):
             total = max(self.estimate.packages, done)
             if self.estimate.seconds > elapsed:
                 left = f"~{duration(self.estimate.seconds - elapsed)} left"
-        self.progress.update(self.task, completed=done, total=total, left=left, hits=self.cache_hits())
+        self.bars.update(self.label, completed=done, total=total, detail=f"packages{self.cache_hits()}", after=left)
 
     def close(self, done: int, elapsed: float, ok: bool) -> None:
-        self.progress.stop()
+        self.bars.close()
 
     def write(self, line: str) -> None:
-        self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def on_terminal(stream: TextIO) -> bool:
-    return stream.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
+        self.bars.say(line)
 
 
 class GoOutput:
@@ -188,16 +165,14 @@ class GoOutput:
                                                progress_seconds() if every is None else every))
         self.display.hits = hits
         self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._ticker = Ticker(self._tick, 1.0)
 
     def __enter__(self) -> GoOutput:
-        self._thread.start()
+        self._ticker.start()
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._done.set()
-        self._thread.join(timeout=2)
+        self._ticker.stop()
         self.display.close(self.packages, self.elapsed, exc_type is None)
 
     @property
@@ -214,37 +189,8 @@ class GoOutput:
             self.display.write(text)
 
     def _tick(self) -> None:
-        while not self._done.wait(1.0):
-            with self._lock:
-                self.display.update(self.packages, self.elapsed)
-
-
-class Heartbeat:
-    """A line every ``every`` seconds of silence, so a quiet CI job is not taken for a hung one."""
-
-    def __init__(self, label: str, every: float = HEARTBEAT_SECONDS) -> None:
-        self.label, self.every = label, every
-        self.start = self.last = time.monotonic()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def touch(self) -> None:
-        self.last = time.monotonic()
-
-    def _run(self) -> None:
-        from common.cli import info
-
-        while not self._done.wait(min(5.0, self.every)):
-            if time.monotonic() - self.last >= self.every:
-                info(f"... {self.label}: still running, {time.monotonic() - self.start:.0f}s")
-                self.last = time.monotonic()
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
+        with self._lock:
+            self.display.update(self.packages, self.elapsed)
 
 
 _PHASE = re.compile(r"^\+\+\+ \[\d{4} \d{2}:\d{2}:\d{2}\] (?P<what>.+?)\s*$")

@@ -11,16 +11,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from build import codegen, uptodate
 from build.golang import GoToolchain
 from build.plan import BuildPlan, GoCommand
-from build.progress import Estimate, GoOutput, Heartbeat, History, progress_seconds
+from build.progress import Estimate, GoOutput, History
 from cache.env import Session
 from cache.env import start as remote_cache
 from common.errors import CommandFailed, ToolError, TreeError
 from common.proc import merged_env, prepend_path, run
+from common.progress import Heartbeat, progress_seconds
 from common.system import sha256_of
 from workspace.layout import Layout, check_writable, ensure_dir, ensure_workspace
 from workspace.tree import KubeTree
@@ -100,7 +101,7 @@ def check_cross_compilers(plan: BuildPlan, environ: Mapping[str, str]) -> None:
 
 
 def recorded_entries(plan: BuildPlan, layout: Layout, toolchain: GoToolchain, environ: Mapping[str, str],
-                     fingerprint: str) -> list[dict[str, dict[str, Any]] | None]:
+                     fingerprint: str) -> list[dict[str, uptodate.StampEntry] | None]:
     """Per command, the stamps of its binaries if they are in place with these inputs' key, else None."""
     out = []
     for cmd in plan.commands:
@@ -114,9 +115,12 @@ def progress_key(cmd: GoCommand) -> str:
     return f"{cmd.platform} {cmd.argv[1]} {' '.join(t.rel for t in cmd.targets)}"
 
 
-def run_go(argv: list[str], *, cwd: Path, env: Mapping[str, str], label: str, history: History | None,
-           key: str, say: Callable[[str], None] | None, what: str, remote: Session | None = None) -> int:
-    """Run a go build with ``-v``: its package lines drive the progress display, all else passes through."""
+def run_go(argv: list[str], cmd: GoCommand, env: Mapping[str, str], *, history: History | None,
+           say: Callable[[str], None] | None, remote: Session | None = None) -> int:
+    """Run ``cmd`` (as ``argv``) with ``-v``: its package lines drive the progress display, all else passes through."""
+    cwd, key = cmd.cwd, progress_key(cmd)
+    label = f"{' '.join(t.name for t in cmd.targets)} {cmd.platform}"
+    what = f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
     estimate = history.get(key) if history else None
     verbose = [*argv[:2], "-v", *argv[2:]]
     try:
@@ -156,12 +160,8 @@ def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, st
     try:
         # PWD as `cd` sets it: go takes its working directory from PWD when it names the same place, so
         # a build in the GOPATH link sees (and -trimpath=<link> trims) the link's paths, as under make.
-        compiled = run_go(argv, cwd=cmd.cwd, env={**command_env(cmd.env, toolchain, environ), "PWD": str(cmd.cwd),
-                                                  **overlay},
-               label=f"{' '.join(t.name for t in cmd.targets)} {cmd.platform}", history=history,
-               key=progress_key(cmd), say=say,
-               what=f"go {cmd.argv[1]} of {', '.join(t.rel for t in cmd.targets)} for {cmd.platform}",
-               remote=remote)
+        env = {**command_env(cmd.env, toolchain, environ), "PWD": str(cmd.cwd), **overlay}
+        compiled = run_go(argv, cmd, env, history=history, say=say, remote=remote)
         if remote is not None:
             remote.compiled += compiled
         return place(cmd.outputs())
@@ -211,7 +211,7 @@ def _command_key(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, s
     return uptodate.build_key(toolchain.version, argv, command_env(cmd.env, toolchain, environ), fingerprint)
 
 
-def _up_to_date(cmd: GoCommand, recorded: dict[str, dict[str, Any]], say: Callable[[str], None]) -> list[Built]:
+def _up_to_date(cmd: GoCommand, recorded: dict[str, uptodate.StampEntry], say: Callable[[str], None]) -> list[Built]:
     """Say a command's binaries are up to date and return them (nothing is written)."""
     say(f"up to date: {' '.join(t.rel for t in cmd.targets)} for {cmd.platform} (inputs unchanged; --force rebuilds)")
     out = []
@@ -248,7 +248,7 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         walked = pool.submit(uptodate.tree_fingerprint, tree.root)
         pool.shutdown(wait=False)
         fingerprint: Callable[[], str] = walked.result
-        entries: list[dict[str, dict[str, Any]] | None] = [None] * len(plan.commands)
+        entries: list[dict[str, uptodate.StampEntry] | None] = [None] * len(plan.commands)
     else:
         known = uptodate.tree_fingerprint(tree.root)
         entries = recorded_entries(plan, layout, toolchain, environ, known)

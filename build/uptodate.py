@@ -26,7 +26,7 @@ import re
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict, TypeGuard
 
 from common.system import sha256_of
 from common.treefiles import not_regular
@@ -71,11 +71,22 @@ def stamp_file(output: Path, platform: str) -> Path:
     return output / ".kbuild" / f"stamps-{platform.replace('/', '-')}.json"
 
 
+class StampEntry(TypedDict):
+    """What is recorded of one binary: the build key and the file as it was placed."""
+
+    key: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    ino: NotRequired[int]
+    ctime_ns: NotRequired[int]
+
+
 _FIELDS: dict[str, type] = {"key": str, "sha256": str, "size": int, "mtime_ns": int}
 _OPTIONAL: dict[str, type] = {"ino": int, "ctime_ns": int}
 
 
-def _valid(entry: object) -> bool:
+def _valid(entry: object) -> TypeGuard[StampEntry]:
     if not isinstance(entry, dict):
         return False
     for name, kind in _FIELDS.items():
@@ -85,7 +96,7 @@ def _valid(entry: object) -> bool:
                for name, kind in _OPTIONAL.items())
 
 
-def _load(stamps_path: Path) -> dict[str, dict[str, Any]]:
+def _load(stamps_path: Path) -> dict[str, StampEntry]:
     """The well-formed entries of a stamps file; anything else in it (or an unreadable file) counts as absent."""
     try:
         data = json.loads(stamps_path.read_bytes())
@@ -108,7 +119,7 @@ def locked(stamps_path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _matches(entry: dict[str, Any], path: Path, st: os.stat_result) -> bool:
+def _matches(entry: StampEntry, path: Path, st: os.stat_result) -> bool:
     if entry["size"] != st.st_size or entry["mtime_ns"] != st.st_mtime_ns:
         return False
     if entry.get("ino") == st.st_ino and entry.get("ctime_ns") == st.st_ctime_ns:
@@ -120,7 +131,7 @@ def _matches(entry: dict[str, Any], path: Path, st: os.stat_result) -> bool:
         return False
 
 
-def fresh(stamps_path: Path, outdir: Path, names: list[str], key: str) -> dict[str, dict[str, Any]] | None:
+def fresh(stamps_path: Path, outdir: Path, names: list[str], key: str) -> dict[str, StampEntry] | None:
     """The recorded entries if every binary exists, untouched since recorded, with this key; else None."""
     stamps = _load(stamps_path)
     found = {}

@@ -177,14 +177,7 @@ def compute(root: Path, environ: Mapping[str, str], version_sh: str | None = Non
         version_sh = read_text(root / "hack" / "lib" / "version.sh", root=root) or ""
 
     if version_file:
-        path = Path(version_file)
-        if not path.is_file():
-            raise UsageError(f"KUBE_GIT_VERSION_FILE={version_file}: no such file")
-        values = parse_version_file(read_text(path) or "")
-        commit, tree_state, version, major, minor = (values.get(k, "") for k in FILE_KEYS)
-        info = VersionInfo(commit, tree_state, version, major, minor, source="file")
-        date_epoch = epoch if epoch is not None else _tree_time(root)
-        return _with_date(info, date_epoch)
+        return _from_version_file(root, version_file, epoch)
 
     # Values exported by the caller win, as in version.sh's ${KUBE_GIT_*-} tests.
     commit = environ.get("KUBE_GIT_COMMIT", "")
@@ -220,6 +213,17 @@ def compute(root: Path, environ: Mapping[str, str], version_sh: str | None = Non
     if epoch is None:
         epoch = when if when is not None and source == "git" else _tree_time(root)
     return _with_date(info, epoch)
+
+
+def _from_version_file(root: Path, version_file: str, epoch: int | None) -> VersionInfo:
+    """The stamp a KUBE_GIT_VERSION_FILE gives (kube::version::load_version_vars), dated as the build is."""
+    path = Path(version_file)
+    if not path.is_file():
+        raise UsageError(f"KUBE_GIT_VERSION_FILE={version_file}: no such file")
+    values = parse_version_file(read_text(path) or "")
+    commit, tree_state, version, major, minor = (values.get(k, "") for k in FILE_KEYS)
+    info = VersionInfo(commit, tree_state, version, major, minor, source="file")
+    return _with_date(info, epoch if epoch is not None else _tree_time(root))
 
 
 def _tree_time(root: Path) -> int:

@@ -11,11 +11,20 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 from common.errors import UsageError
 
-MODES = ("read", "readwrite")
+
+class CacheMode(StrEnum):
+    """How a build uses the remote cache: pull-request jobs read, main-branch jobs read and write."""
+
+    READ = "read"
+    READWRITE = "readwrite"
+
+
+MODES = tuple(m.value for m in CacheMode)
 ENV_URL = "KBUILD_REMOTE_CACHE"
 ENV_MODE = "KBUILD_REMOTE_CACHE_MODE"
 
@@ -31,7 +40,7 @@ class Remote:
 
     url: str
     kind: str
-    mode: str = "readwrite"
+    mode: CacheMode = CacheMode.READWRITE
     host: str = ""
     repo: str = ""
     scheme: str = "https"
@@ -40,7 +49,7 @@ class Remote:
 
     @property
     def writes(self) -> bool:
-        return self.mode == "readwrite"
+        return self.mode is CacheMode.READWRITE
 
     @property
     def base(self) -> str:
@@ -60,17 +69,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_mode(mode: str, where: str = "--remote-cache-mode") -> str:
-    value = (mode or "readwrite").strip().lower()
-    if value not in MODES:
+def parse_mode(mode: str, where: str = "--remote-cache-mode") -> CacheMode:
+    try:
+        return CacheMode((mode or "readwrite").strip().lower())
+    except ValueError:
         raise UsageError(f"{where} {mode!r}: choose read or readwrite",
-                         hint="read for pull-request jobs, readwrite for main-branch jobs")
-    return value
+                         hint="read for pull-request jobs, readwrite for main-branch jobs") from None
 
 
 def parse(url: str, mode: str = "readwrite", where: str = "--remote-cache") -> Remote:
     """The URL and mode as a Remote, or a UsageError naming what is wrong (never the credentials)."""
-    mode = parse_mode(mode, f"{where}-mode" if where.startswith("--") else f"{where} mode")
+    checked = parse_mode(mode, f"{where}-mode" if where.startswith("--") else f"{where} mode")
     text = url.strip()
     parts = urlsplit(text)
     if parts.username or parts.password:
@@ -87,14 +96,14 @@ def parse(url: str, mode: str = "readwrite", where: str = "--remote-cache") -> R
             raise UsageError(f"{where} {text!r}: {repo!r} is not a repository name (lower case, e.g. kbuild/gocache)",
                              hint=URL_HINT)
         http = scheme == "oci+http" or (scheme == "oci" and is_loopback(host))
-        return Remote(url=text, kind="oci", mode=mode, host=host, repo=repo, scheme="http" if http else "https")
+        return Remote(url=text, kind="oci", mode=checked, host=host, repo=repo, scheme="http" if http else "https")
     if scheme == "s3":
         bucket, prefix = parts.netloc, parts.path.strip("/")
         if not _BUCKET.match(bucket) or ".." in bucket:
             raise UsageError(f"{where} {text!r}: {bucket!r} is not an S3 bucket name", hint=URL_HINT)
         if any(p in ("", ".", "..") for p in prefix.split("/")) and prefix:
             raise UsageError(f"{where} {text!r}: the prefix {prefix!r} has an empty, . or .. part", hint=URL_HINT)
-        return Remote(url=text, kind="s3", mode=mode, bucket=bucket, prefix=prefix)
+        return Remote(url=text, kind="s3", mode=checked, bucket=bucket, prefix=prefix)
     raise UsageError(f"{where} {text!r}: unknown kind of store", hint=URL_HINT)
 
 
@@ -122,4 +131,4 @@ def overlay(remote: Remote | None) -> dict[str, str]:
     """What a task adds to the environment it passes down, so every build below it uses the cache."""
     if remote is None:
         return {}
-    return {ENV_URL: remote.url, ENV_MODE: remote.mode}
+    return {ENV_URL: remote.url, ENV_MODE: remote.mode.value}

@@ -15,9 +15,12 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cache.config import ENV_MODE, ENV_URL, Remote, parse
+
+if TYPE_CHECKING:
+    from build.release.modes import Mode  # the release mode, for release_note
 
 MIN_GO = (1, 24)
 PROG = Path(__file__).resolve().parent / "prog.py"
@@ -63,10 +66,10 @@ def human(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def summary_line(remote: Remote, totals: Mapping[str, Any], compiled: int | None) -> str:
+def summary_line(remote: Remote, totals: Mapping[str, float], compiled: int | None) -> str:
     """One line: remote hits, misses, bytes down/up, time waiting on the remote (pure; tested)."""
-    parts = [f"{totals.get('remote_hits', 0)} remote hits", f"{totals.get('local_hits', 0)} local hits",
-             f"{totals.get('misses', 0)} misses"]
+    parts = [f"{totals.get('remote_hits', 0):.0f} remote hits", f"{totals.get('local_hits', 0):.0f} local hits",
+             f"{totals.get('misses', 0):.0f} misses"]
     if compiled is not None:
         parts.append(f"{compiled} packages compiled")
     parts += [f"{human(totals.get('bytes_down', 0))} down", f"{human(totals.get('bytes_up', 0))} up"
@@ -90,7 +93,7 @@ class Session:
         self.remote, self.command, self.say = remote, command, say
         self.dir = Path(tempfile.mkdtemp(prefix="kbuild-cache-"))
         atexit.register(shutil.rmtree, self.dir, True)  # also when the build fails before finish()
-        self.totals: dict[str, Any] = {}
+        self.totals: dict[str, float] = {}
         self.compiled = 0
         self.problems: dict[str, str] = {}
         self.warned = False
@@ -111,7 +114,7 @@ class Session:
     def hits(self) -> tuple[int, int]:
         """(remote, local) cache hits of the running go command so far: the progress display polls this."""
         now = _read(self.current) if self.current is not None else {}
-        return int(now.get("remote_hits", 0)), int(now.get("local_hits", 0))
+        return int(_number(now, "remote_hits")), int(_number(now, "local_hits"))
 
     def absorb(self, compiled: int | None = None) -> None:
         """After a go command: add its counters; say the warning once; open the build-wide breakers."""
@@ -123,7 +126,8 @@ class Session:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.totals[key] = self.totals.get(key, 0) + value
         self.compiled += compiled or 0
-        for kind, message in (stats.get("problems") or {}).items():
+        problems = stats.get("problems")
+        for kind, message in (problems.items() if isinstance(problems, dict) else ()):
             self.problems.setdefault(str(kind), str(message))
         if stats.get("remote_off"):
             self.off = True
@@ -146,7 +150,12 @@ class Session:
         return line
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _number(doc: Mapping[str, object], key: str) -> float:
+    value = doc.get(key, 0)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _read(path: Path) -> dict[str, object]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -169,9 +178,9 @@ def start(environ: Mapping[str, str], go_version: str, say: Callable[[str], None
     return Session(remote, command, say)
 
 
-def release_note(environ: Mapping[str, str], mode: str) -> str | None:
+def release_note(environ: Mapping[str, str], mode: Mode) -> str | None:
     """For script and direct releases: the one line saying the remote cache is not used there, and why."""
-    if mode == "native" or not environ.get(ENV_URL):
+    if not mode.builds_in_container or not environ.get(ENV_URL):
         return None
-    return SCRIPT_NOTE.format(mode=mode)
+    return SCRIPT_NOTE.format(mode=mode.value)
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cache.config import Remote
 from cache.store import CONNECT_TIMEOUT, CORRUPT, DENIED, READ_TIMEOUT, SERVER, UNREACHABLE, StoreError
@@ -105,31 +105,30 @@ class OciStore:
 
     # -- HTTP with auth and error kinds ----------------------------------------------------------
     def _request(self, method: str, url: str, *, stream: bool = False, ok: tuple[int, ...] = (200,),
-                 **kw: Any) -> requests.Response:
+                 data: bytes | BinaryIO | None = None, headers: dict[str, str] | None = None) -> requests.Response:
         import requests
 
         authed, retries = False, 0
         for _attempt in range(2 + len(RETRY_5XX)):  # one answer to a challenge, then the 5xx retries
-            headers = dict(kw.pop("headers", {}) or {})
+            sent = dict(headers or {})
             if self.token:
-                headers["Authorization"] = f"Bearer {self.token}"
+                sent["Authorization"] = f"Bearer {self.token}"
             elif self.creds:
                 raw = base64.b64encode(f"{self.creds[0]}:{self.creds[1]}".encode()).decode()
-                headers["Authorization"] = f"Basic {raw}"
+                sent["Authorization"] = f"Basic {raw}"
             try:
-                resp = self.session.request(method, url, headers=headers, stream=stream,
-                                            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True, **kw)
+                resp = self.session.request(method, url, headers=sent, stream=stream, data=data,
+                                            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True)
             except requests.RequestException as exc:
                 raise StoreError(UNREACHABLE, f"{self.remote.host}: {_reason(exc)}") from None
             if resp.status_code == 401 and not authed and self._authenticate(resp):
                 authed = True
-                kw["headers"] = headers
                 continue
             if resp.status_code in ok or resp.status_code == 404:
                 return resp
             resp.close()
             if resp.status_code >= 500 and method in ("GET", "HEAD") and retries < len(RETRY_5XX):
-                kw["headers"] = headers  # a read is safe to repeat: registries have transient 500s
+                # A read is safe to repeat: registries have transient 500s.
                 time.sleep(RETRY_5XX[retries])
                 retries += 1
                 continue

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 if __package__ in (None, ""):  # run as a file by go: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -75,7 +75,7 @@ class Stats:
                 self.remote_off = True
             self.dirty = True
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, object]:
         with self.lock:
             self.dirty = False
             return {**self.counts, "wait_seconds": round(self.wait_seconds, 3), "problems": dict(self.problems),
@@ -105,7 +105,7 @@ class Program:
     def _remote(self) -> Store | None:
         return None if self.store is None or self.stats.remote_off else self.store
 
-    def get(self, req: protocol.Request) -> dict[str, Any]:
+    def get(self, req: protocol.Request) -> dict[str, object]:
         found = self.local.get(req.action)
         if found is not None:
             entry, path = found
@@ -154,7 +154,7 @@ class Program:
         self.local.put_entry(action, output, size)
         return output, size, path
 
-    def put(self, req: protocol.Request) -> dict[str, Any]:
+    def put(self, req: protocol.Request) -> dict[str, object]:
         path = self.local.put_body(req.output, req.body)
         self.local.put_entry(req.action, req.output, len(req.body))
         self.stats.add(puts=1)
@@ -183,7 +183,7 @@ class Program:
         if self.pending:
             self.stats.waited(time.monotonic() - start)
 
-    def handle(self, req: protocol.Request) -> dict[str, Any]:
+    def handle(self, req: protocol.Request) -> dict[str, object]:
         """Any request but close; never raises (a failure is a miss, or an error for go to report)."""
         try:
             if req.command == "get":
@@ -202,7 +202,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, program: Program, greet: bool = Tru
     """Answer go until it says close (or its end of input)."""
     out_lock = threading.Lock()
 
-    def answer(response: dict[str, Any]) -> None:
+    def answer(response: dict[str, object]) -> None:
         data = protocol.encode(response)
         with out_lock:
             stdout.write(data)

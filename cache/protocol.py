@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 KNOWN_COMMANDS = ("get", "put", "close")
 
@@ -35,14 +35,16 @@ def hello() -> bytes:
     return encode({"ID": 0, "KnownCommands": list(KNOWN_COMMANDS)})
 
 
-def encode(response: dict[str, Any]) -> bytes:
+def encode(response: dict[str, object]) -> bytes:
     return json.dumps(response, separators=(",", ":")).encode() + b"\n"
 
 
-def _hex_field(doc: dict[str, Any], name: str) -> str:
+def _hex_field(doc: dict[str, object], name: str) -> str:
     value = doc.get(name)
     if value is None:
         return ""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{name} is not base64")
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, TypeError, ValueError):
@@ -89,18 +91,18 @@ def check_output(output: str, body: bytes) -> bool:
     return hashlib.sha256(body).hexdigest() == output
 
 
-def hit(req_id: int, output: str, size: int, disk_path: str) -> dict[str, Any]:
+def hit(req_id: int, output: str, size: int, disk_path: str) -> dict[str, object]:
     return {"ID": req_id, "OutputID": base64.b64encode(bytes.fromhex(output)).decode(), "Size": size,
             "DiskPath": disk_path}
 
 
-def miss(req_id: int) -> dict[str, Any]:
+def miss(req_id: int) -> dict[str, object]:
     return {"ID": req_id, "Miss": True}
 
 
-def stored(req_id: int, disk_path: str) -> dict[str, Any]:
+def stored(req_id: int, disk_path: str) -> dict[str, object]:
     return {"ID": req_id, "DiskPath": disk_path}
 
 
-def failed(req_id: int, message: str) -> dict[str, Any]:
+def failed(req_id: int, message: str) -> dict[str, object]:
     return {"ID": req_id, "Err": message}

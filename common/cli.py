@@ -2,64 +2,50 @@
 
 ``task`` wraps ``invoke.task`` so that a ``KBError`` raised anywhere below a
 task becomes ``ERROR <message>`` / ``TIP <hint>`` on stderr and an
-``invoke.Exit`` with the error's code, never a traceback. OS errors and bad
-config values get the same treatment (``common.faults``); anything else is a
-bug and keeps its traceback. ``KBUILD_TRACEBACK=1`` prints the traceback of
+``invoke.Exit`` with the error's code, never a traceback. Errors are translated
+where they happen (``common.errors.file_op``); the funnel only prints. An OSError
+that no code translated still gets one line (``common.faults``); anything else is
+a bug and keeps its traceback. ``KBUILD_TRACEBACK=1`` prints the traceback of
 every failure before its one line.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
+from invoke.tasks import Task
 from invoke.tasks import task as invoke_task
 
 from common.config import check as check_config
-from common.faults import as_error, install_hook, wants_traceback
+from common.config import config_files
+from common.console import error, info, wants_traceback
+from common.faults import as_error, install_hook
 
 __all__ = ["as_list", "error", "funnel", "info", "install_hook", "task"]
 
-
-def _colour(stream: Any) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return bool(getattr(stream, "isatty", lambda: False)())
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def error(message: str, hint: str | None = None) -> None:
-    """Print an error (and a tip) the way every task does."""
-    from common.redact import redact
-
-    red, yellow, reset = ("\033[31m", "\033[33m", "\033[0m") if _colour(sys.stderr) else ("", "", "")
-    print(f"{red}ERROR{reset} {redact(message)}", file=sys.stderr)  # credentials in URLs become ***
-    if hint:
-        print(f"{yellow}TIP{reset} {redact(hint)}", file=sys.stderr)
-
-
-def info(message: str) -> None:
-    """A progress line on stderr, so stdout stays clean for --env/--json output."""
-    from common.redact import redact
-
-    print(redact(message), file=sys.stderr, flush=True)
-
-
-def funnel(body: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn KBError, OSError and bad config values into a one-line message and a non-zero exit."""
+def funnel(body: Callable[P, R]) -> Callable[P, R]:
+    """Check kbuild's config keys, then turn a KBError (or a stray OSError) into one line and a non-zero exit."""
+    project = Path(inspect.getfile(body)).parent  # where invoke looks for the project's invoke.yaml
 
     @functools.wraps(body)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             if args and isinstance(args[0], Context):
-                check_config(args[0].config)
+                merged = dict(args[0].config.items())  # invoke's merged config, as plain data
+                check_config(merged, config_files(project, sys.argv, os.environ))
             return body(*args, **kwargs)
         except KeyboardInterrupt:
             error("interrupted")
@@ -76,13 +62,15 @@ def funnel(body: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+def task(*args: object, **kwargs: object) -> Callable[[Callable[P, R]], Task[Callable[P, R]]]:
     """``invoke.task`` with the error funnel applied and no automatic short flags."""
     kwargs.setdefault("auto_shortflags", False)
 
-    # Any, not invoke.Task: invoke.task itself is annotated as returning a bare Callable.
-    def decorate(body: Callable[..., Any]) -> Any:
-        return invoke_task(funnel(body), *args, **kwargs)
+    def decorate(body: Callable[P, R]) -> Task[Callable[P, R]]:
+        made = invoke_task(funnel(body), *args, **kwargs)
+        if not isinstance(made, Task):  # invoke.task is annotated as returning a bare Callable
+            raise TypeError(f"invoke.task made {type(made).__name__}, not a Task")
+        return made
 
     return decorate
 

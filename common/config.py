@@ -3,19 +3,25 @@
 invoke merges ``/etc/invoke.yaml``, ``~/.invoke.yaml``, the project's
 ``invoke.yaml`` (beside tasks.py), ``INVOKE_*`` variables and ``-f FILE``.
 It parses them but knows nothing of what kbuild expects, so ``kube: {root: 5}``
-would reach the tasks as a number. ``check`` looks at each source on its own,
-so the message names the file that holds the bad value.
+would reach the tasks as a number. ``check`` looks at the merged config and at
+each file on its own (re-read with invoke's own parsers, found where invoke
+looks for them), so the message names the file that holds the bad value.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+import runpy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import IO
 
-from common.errors import UsageError
+from common.errors import KBError, PathError, UsageError, file_op
 
 
 class ConfigError(UsageError):
@@ -43,9 +49,95 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[object], bool], str]]] = {
 
 _KEYS = set(SCHEMA) | {f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys}
 
-# invoke's levels, in merge order, as (attribute prefix, what to call it without a file).
-_LEVELS = (("system", "/etc/invoke.yaml"), ("user", "~/.invoke.yaml"), ("project", "invoke.yaml"),
-           ("env", "INVOKE_* environment variables"), ("runtime", "-f config file"))
+# At each level invoke tries these suffixes, in this order, and reads the first file that exists.
+SUFFIXES = ("yaml", "yml", "json", "py")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One level of invoke's config files ("system", "user", "project", "runtime") and the paths it tries."""
+
+    level: str
+    paths: tuple[str, ...]
+
+
+def config_files(project: str | os.PathLike[str] | None, argv: Sequence[str],
+                 environ: Mapping[str, str]) -> list[ConfigFile]:
+    """The files invoke reads for this command line, in merge order: /etc, ~, the project's (beside
+    tasks.py), then -f (or INVOKE_RUNTIME_CONFIG). INVOKE_* variables, merged between the last two,
+    need no check: invoke makes each a string, and every kbuild key takes a string."""
+    def suffixed(stem: str) -> tuple[str, ...]:
+        return tuple(os.path.expanduser(f"{stem}.{suffix}") for suffix in SUFFIXES)
+
+    files = [ConfigFile("system", suffixed("/etc/invoke")), ConfigFile("user", suffixed("~/.invoke"))]
+    if project is not None:
+        files.append(ConfigFile("project", suffixed(os.path.join(project, "invoke"))))
+    runtime = runtime_path(argv, environ)
+    if runtime:
+        files.append(ConfigFile("runtime", (os.path.expanduser(runtime),)))
+    return files
+
+
+def runtime_path(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """The -f/--config file of ``argv`` (parsed by invoke's own parser and core flags), else INVOKE_RUNTIME_CONFIG."""
+    from invoke.exceptions import ParseError
+    from invoke.parser import Parser
+    from invoke.program import Program
+
+    try:
+        core = Parser(initial=Program().initial_context, ignore_unknown=True).parse_argv(list(argv[1:]))
+        value = core[0].args.config.value if core else None
+    except ParseError:  # not an inv command line (pytest's own, say): no -f
+        value = None
+    return str(value) if value else environ.get("INVOKE_RUNTIME_CONFIG") or None
+
+
+def read_file(config: ConfigFile, *, run_python: bool = True) -> tuple[str, object] | None:
+    """(path, data) of the file invoke reads at this level, parsed as invoke parses it; None for none.
+
+    A file that can't be opened or parsed is a KBError naming it. A Python config file is run only
+    with ``run_python`` (invoke ran it already; running it again may not be free of side effects).
+    """
+    for path in config.paths:
+        suffix = os.path.splitext(path)[1].lstrip(".")
+        if suffix not in SUFFIXES:  # invoke refuses it before looking for it, in these words
+            raise load_error(path, ValueError(f"Config files of type {suffix!r} (from file {path!r}) are not "
+                                              f"supported! Please use one of: {SUFFIXES!r}"))
+        if suffix == "py":  # invoke reads a missing one as empty
+            return (path, _run_python(path)) if run_python and os.path.exists(path) else None
+        try:
+            stream = open(path)  # as invoke opens it (its default encoding too)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise PathError(exc, "open", path) from exc
+        with stream, file_op("read", path):
+            return path, _parse(stream, path)
+    return None
+
+
+def _parse(stream: IO[str], path: str) -> object:
+    import yaml
+
+    try:
+        return json.load(stream) if path.endswith(".json") else yaml.safe_load(stream)
+    except OSError:
+        raise
+    except Exception as exc:  # whatever the parser refused (YAMLError, JSONDecodeError, a bad byte)
+        raise load_error(path, exc) from exc
+
+
+def _run_python(path: str) -> dict[str, object]:
+    try:
+        found = runpy.run_path(path)
+    except Exception as exc:  # the file's own error, as invoke met it
+        raise load_error(path, exc) from exc
+    data = {key: value for key, value in found.items() if not key.startswith("__")}
+    for key, value in data.items():
+        if isinstance(value, ModuleType):
+            raise ConfigError(f"{path}: not a valid config file: {key!r} is a module, not a config value",
+                              hint=f"fix or remove {path}")
+    return data
 
 
 def problems(data: object) -> Iterator[tuple[str, str]]:
@@ -72,21 +164,38 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def sources(config: Any) -> Iterator[tuple[str, object]]:
-    """(name, data) of each level of an invoke Config, in merge order; name is the file where there is one."""
-    for level, fallback in _LEVELS:
-        data = getattr(config, f"_{level}", None)
-        path = getattr(config, f"_{level}_path", None)
-        yield (str(path) if path else fallback), data
+def _refuse(name: str, data: object) -> None:
+    for key, what in problems(data):
+        hint = (f"fix {key} in {name} (see the README for kbuild's config keys)" if key in _KEYS else
+                f"{name} must hold keys, e.g. `kube: {{root: /path/to/kubernetes}}`")
+        raise ConfigError(f"{name}: {key} {what}", hint=hint)
 
 
-def check(config: Any) -> None:
-    """Raise ConfigError naming the file and key of the first bad kbuild value in ``config``."""
-    for name, data in sources(config):
-        for key, what in problems(data):
-            hint = (f"fix {key} in {name} (see the README for kbuild's config keys)" if key in _KEYS else
-                    f"{name} must hold keys, e.g. `kube: {{root: /path/to/kubernetes}}`")
-            raise ConfigError(f"{name}: {key} {what}", hint=hint)
+def check(merged: Mapping[str, object], files: Sequence[ConfigFile]) -> None:
+    """Raise ConfigError naming the file and key of the first bad kbuild value, files in merge order.
+
+    ``merged`` is invoke's merged config; ``files`` are re-read to name the one at fault (a Python
+    config file only when the merged config is bad).
+    """
+    bad = any(True for _ in problems(merged))
+    for config in files:
+        found = read_file(config, run_python=bad)
+        if found is not None:
+            _refuse(*found)
+    if bad:
+        _refuse("invoke's merged config", merged)
+
+
+def fault(files: Sequence[ConfigFile]) -> KBError | None:
+    """What is wrong with the config files invoke reads (unopenable, unparsable, a bad value), or None."""
+    try:
+        for config in files:
+            found = read_file(config)
+            if found is not None:
+                _refuse(*found)
+    except KBError as exc:
+        return exc
+    return None
 
 
 def load_error(path: str, exc: BaseException) -> ConfigError:

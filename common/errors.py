@@ -6,7 +6,10 @@ Tasks never print tracebacks for these: ``common.cli`` turns them into one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import errno
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 
 class KBError(Exception):
@@ -58,3 +61,45 @@ class CommandFailed(KBError):
                          code=exit_code_of(returncode))
         self.argv = tuple(argv)
         self.returncode = returncode
+
+
+# The usual fix for a system error, by errno.
+_HINTS = {
+    errno.EROFS: "the file system is mounted read-only: work on a writable copy",
+    errno.EACCES: "check the permissions (and the owner) of the path",
+    errno.EPERM: "check the permissions, and for immutable files `lsattr`",
+    errno.ENOSPC: "free some disk space",
+    errno.ENOTDIR: "a file sits where a directory is needed: move it away",
+    errno.EEXIST: "something is already there: move it away",
+    errno.EISDIR: "a directory sits where a file is needed: move it away",
+    errno.ENOENT: "check that the path exists",
+}
+
+
+class PathError(KBError):
+    """A file-system operation failed: ``cannot <operation> <path>: <reason>``, with the usual fix as the TIP."""
+
+    def __init__(self, exc: OSError, operation: str = "access",
+                 path: str | os.PathLike[str] | None = None) -> None:
+        paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+        if not paths and path is not None:
+            paths = [os.fspath(path)]
+        target = " -> ".join(paths) if paths else "(no path given)"
+        super().__init__(f"cannot {operation} {target}: {exc.strerror or type(exc).__name__}",
+                         hint=_HINTS.get(exc.errno or 0))
+        self.operation = operation
+        self.errno = exc.errno
+
+
+@contextmanager
+def file_op(operation: str, path: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    """An OSError in the block becomes a ``PathError`` saying what was being done to which path.
+
+    The code doing the operation knows what it was (as pypa/build's ``_handle_backend`` knows the
+    hook it called); the path comes from the OSError, else from ``path``. Wrap the I/O call itself,
+    never code whose callers catch an OSError on purpose (a missing file meaning "absent").
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise PathError(exc, operation, path) from exc

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import unquote
 
 __all__ = ["MASK", "forget", "redact", "redact_data", "remember"]
@@ -119,7 +118,7 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     return text
 
 
-def redact_data(value: Any) -> Any:
+def redact_data(value: object) -> object:
     """``redact`` applied to every string in a JSON-like value (dicts, lists, tuples); keys too."""
     if isinstance(value, str):
         return redact(value)

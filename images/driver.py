@@ -1,10 +1,12 @@
-"""`inv images`: list, sync (pull or mirror-and-retag), lock, save, load, env."""
+"""`inv images`: list, sync (pull or mirror-and-retag), lock, save, load, env: one function per action,
+each taking the same ImagesRequest."""
 
 from __future__ import annotations
 
 import os
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common.cli import info
@@ -68,55 +70,110 @@ def table(outcomes: list[sync.Outcome]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def run(tree: KubeTree, environ: Mapping[str, str], *, list_only: bool = False, json_output: bool = False,
-        mirrors: list[str] | None = None, layout: str = "nested", only: list[str] | None = None,
-        force: bool = False, save: str = "", load: str = "", lock: bool = False, lock_file: str = "",
-        env: bool = False, docker_host: str | None = None) -> list[sync.Outcome]:
-    """Everything `inv images` does; bad input is refused before the engine is contacted."""
-    mirrors = [check_mirror(m) for m in (mirrors or [])]
-    if layout not in LAYOUTS:
-        raise UsageError(f"--layout {layout!r}: choose nested or flat")
-    if save and load:
-        raise UsageError("--save and --load go in separate runs")
-    lock_path = Path(lock_file or sync_lock_default(environ))
-    pins = read_lock(lock_path)
-    specs = sync.select(resolve(tree, environ), only or [])
-    if list_only:
-        from images import declared
+@dataclass(frozen=True)
+class ImagesRequest:
+    """What `inv images` was asked for, whichever action: the image set and where to get it."""
 
-        print_list(declared.mark(tree, specs, environ), json_output)
-        return []
-    if env:
-        print("\n".join(env_lines(tree, specs)))
-        return []
-    if load and not Path(load).is_file():
-        raise UsageError(f"--load {load}: no such file")
-    engine = Engine.connect(environ, docker_host)
-    if load:
-        with open(load, "rb") as fh:
-            loaded = engine.load(iter(lambda: fh.read(1 << 20), b""), what=load)
-        for line in loaded:
-            info(line)
-        mirrors = []  # after a load, only report what is present
-    if save:
-        return _save(engine, specs, Path(save))
-    tasks = sync.plan(specs, mirrors, layout, pins, force)
-    if load:
-        outcomes = [sync.run_task(engine, sync.ImageTask(t.spec, (), t.locked), lambda *a: None) for t in tasks]
-    else:
-        with make_progress() as progress:
-            outcomes = sync.run_all(engine, tasks, progress)
+    mirrors: tuple[str, ...] = ()   # registries to pull from instead of the canonical ones, tried in order
+    layout: str = "nested"          # how a mirror names images: nested or flat
+    only: tuple[str, ...] = ()      # just these images (roles or names); none: the whole set
+    force: bool = False             # pull again even when the canonical name is present
+    lock: bool = False              # write the resolved names and digests to the lock file
+    lock_file: str = ""             # the lock file (default $KBUILD_IMAGES_LOCK, else ./images.lock)
+    docker_host: str | None = None  # the engine (default $DOCKER_HOST, else the local socket)
+
+
+@dataclass(frozen=True)
+class _Selected:
+    """The request checked, its images, and the lock's pins."""
+
+    req: ImagesRequest
+    specs: list[ImageSpec]
+    pins: dict[str, str]
+    lock_path: Path
+
+
+def _select(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) -> _Selected:
+    """Bad input is refused here, before the engine is contacted."""
+    req = replace(req, mirrors=tuple(check_mirror(m) for m in req.mirrors))
+    if req.layout not in LAYOUTS:
+        raise UsageError(f"--layout {req.layout!r}: choose nested or flat")
+    lock_path = Path(req.lock_file or sync_lock_default(environ))
+    pins = read_lock(lock_path)
+    return _Selected(req, sync.select(resolve(tree, environ), list(req.only)), pins, lock_path)
+
+
+def list_images(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest, *, json_output: bool = False) -> None:
+    """`inv images.list`: the image set this tree's build uses, read from the tree (no network, no engine)."""
+    from images import declared
+
+    chosen = _select(tree, environ, req)
+    print_list(declared.mark(tree, chosen.specs, environ), json_output)
+
+
+def print_env(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) -> None:
+    """`inv images.env`: the `export` lines a release build needs to use these images offline."""
+    print("\n".join(env_lines(tree, _select(tree, environ, req).specs)))
+
+
+def sync_images(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) -> list[sync.Outcome]:
+    """`inv images`: pull, or mirror and retag, every image; print the table; lock when asked."""
+    chosen = _select(tree, environ, req)
+    engine = Engine.connect(environ, chosen.req.docker_host)
+    with make_progress() as progress:
+        outcomes = sync.run_all(engine, _plan(chosen), progress)
+    return _report(engine, chosen, outcomes)
+
+
+def load_images(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest, path: str,
+                flag: str = "--load") -> list[sync.Outcome]:
+    """`inv images.load`: load a tar written by a save into the engine, then report the set (no pulls)."""
+    chosen = _select(tree, environ, req)
+    if not Path(path).is_file():
+        raise UsageError(f"{flag} {path}: no such file")
+    engine = Engine.connect(environ, chosen.req.docker_host)
+    with open(path, "rb") as fh:
+        loaded = engine.load(iter(lambda: fh.read(1 << 20), b""), what=path)
+    for line in loaded:
+        info(line)
+    chosen = replace(chosen, req=replace(chosen.req, mirrors=()))  # after a load, only report what is present
+    outcomes = [sync.run_task(engine, sync.ImageTask(t.spec, (), t.locked), lambda *a: None) for t in _plan(chosen)]
+    return _report(engine, chosen, outcomes)
+
+
+def save_images(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest, path: str,
+                flag: str = "--save") -> list[sync.Outcome]:
+    """`inv images.save`: write the image set (all present in the engine) to one tar file."""
+    chosen = _select(tree, environ, req)
+    engine = Engine.connect(environ, chosen.req.docker_host)
+    return _save(engine, chosen.specs, Path(path), flag)
+
+
+def run(tree: KubeTree, environ: Mapping[str, str], *, mirrors: list[str] | None = None, layout: str = "nested",
+        only: list[str] | None = None, docker_host: str | None = None) -> list[sync.Outcome]:
+    """Make the images present (the images step of `inv ci` and `inv release`)."""
+    return sync_images(tree, environ, ImagesRequest(mirrors=tuple(mirrors or ()), layout=layout,
+                                                    only=tuple(only or ()), docker_host=docker_host))
+
+
+def _plan(chosen: _Selected) -> list[sync.ImageTask]:
+    req = chosen.req
+    return sync.plan(chosen.specs, list(req.mirrors), req.layout, chosen.pins, req.force)
+
+
+def _report(engine: Engine, chosen: _Selected, outcomes: list[sync.Outcome]) -> list[sync.Outcome]:
+    """The table; the failures, one line each; the lock file when asked and nothing failed."""
     print("\n".join(table(outcomes)))
     failed = [o for o in outcomes if o.action == "failed"]
     for o in failed:
         info(f"FAILED {o.name}: tried {o.error}")
-    if lock and not failed:
-        lock_pins, missing = sync.lock_pins(engine, specs, outcomes)
+    if chosen.req.lock and not failed:
+        lock_pins, missing = sync.lock_pins(engine, chosen.specs, outcomes)
         if missing:
             raise KBError(f"cannot lock {', '.join(missing)}: no registry digest (built or loaded locally)",
                           hint="pull them from a registry (or a mirror) first")
-        write_lock(lock_path, lock_pins)
-        info(f"wrote {lock_path} ({len(lock_pins)} images)")
+        write_lock(chosen.lock_path, lock_pins)
+        info(f"wrote {chosen.lock_path} ({len(lock_pins)} images)")
     if failed:
         first = f"{failed[0].name}: {failed[0].error}" + (" …" if len(failed) > 1 else "")
         raise KBError(f"{len(failed)} of {len(outcomes)} images failed ({first})", hint=failure_hint(failed), code=1)
@@ -143,14 +200,14 @@ def sync_lock_default(environ: Mapping[str, str]) -> str:
     return environ.get("KBUILD_IMAGES_LOCK", "images.lock")
 
 
-def _save(engine: Engine, specs: list[ImageSpec], path: Path) -> list[sync.Outcome]:
+def _save(engine: Engine, specs: list[ImageSpec], path: Path, flag: str = "--save") -> list[sync.Outcome]:
     """Write the set as one tar. A regular file is written under a temporary name and renamed into place;
     a device, a pipe or /dev/stdout is written directly (renaming over a device node would replace it)."""
     import errno
 
     from common.system import output_target
 
-    direct = output_target(path, "--save", "images.tar")
+    direct = output_target(path, flag, "images.tar")
     missing = [s.ref.name for s in specs if engine.image(s.ref.short) is None]
     if missing:
         raise KBError(f"not present, cannot save: {', '.join(missing)}", hint="run `inv images` first")
@@ -160,7 +217,7 @@ def _save(engine: Engine, specs: list[ImageSpec], path: Path) -> list[sync.Outco
             with path.open("wb") as fh:
                 engine.save(names, fh.write)
         except OSError as exc:
-            raise KBError(f"--save {path}: writing failed: {exc.strerror}") from None
+            raise KBError(f"{flag} {path}: writing failed: {exc.strerror}") from None
         info(f"saved {len(specs)} images to {path}")  # to stderr: stdout may be the tar itself
         return []
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
@@ -170,7 +227,7 @@ def _save(engine: Engine, specs: list[ImageSpec], path: Path) -> list[sync.Outco
         os.replace(tmp, path)
     except OSError as exc:
         doing = "creating" if exc.filename == str(tmp) and exc.errno != errno.ENOSPC else "writing"
-        raise KBError(f"--save {path}: {doing} {tmp.name} in {path.parent} failed: {exc.strerror}") from None
+        raise KBError(f"{flag} {path}: {doing} {tmp.name} in {path.parent} failed: {exc.strerror}") from None
     finally:
         if tmp.exists():
             tmp.unlink()

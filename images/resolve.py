@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from common.errors import TreeError, UsageError
 from images.refs import ImageRef, parse_ref
-from images.shellvars import Call, Vars, single_ref
+from workspace import shell
+from workspace.shell import Call, Vars, single_ref
 from workspace.targetlists import statically_linked
 from workspace.tree import KubeTree
 
@@ -34,6 +35,9 @@ PAUSE_DEFAULT_FILES = (
 )
 # The package path common.sh hands to __default_base_image for a binary.
 CMD_PACKAGE = "k8s.io/kubernetes/cmd/{}"
+WRAPPED_FUNCTION = "kube::build::get_docker_wrapped_binaries"
+# A docker-wrapped binaries item: "<binary>,<base image>".
+_WRAPPED_ITEM = re.compile(r"([a-z][\w.-]*),(\S+)")
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,6 @@ class ImageSpec:
         return out
 
 
-def _lineno(text: str, index: int) -> int:
-    return text.count("\n", 0, index) + 1
-
-
 def _ref(text: str, where: str) -> ImageRef:
     try:
         return parse_ref(text)
@@ -99,30 +99,27 @@ class StaticChooser:
     dynamic_line: int
 
 
-_FUNCTION = re.compile(r"^(?:function\s+)?([\w:]+)\s*\(\)\s*\{[ \t]*\n(.*?)^\}", re.M | re.S)
-_CHOOSER_BODY = re.compile(
-    r"if\s+kube::golang::is_statically_linked\s+\"?\$\{?1\}?\"?\s*;\s*then\s+echo\s+(?P<static>\S+)\s+"
-    r"else\s+echo\s+(?P<dynamic>\S+)\s+fi\b", re.S)
+# The test of such a function: is the package it was given statically linked?
+_STATIC_TEST = re.compile(r"kube::golang::is_statically_linked\s+\"?\$\{?1\}?\"?")
 
 
 def static_choosers(common: str) -> list[StaticChooser]:
     """The functions that pick an image by kube::golang::is_statically_linked (v1.35+ __default_base_image)."""
     found = []
-    for fm in _FUNCTION.finditer(common):
-        bm = _CHOOSER_BODY.search(fm.group(2))
-        if bm:
-            base = fm.start(2)
-            found.append(StaticChooser(fm.group(1), bm.group("static"), bm.group("dynamic"),
-                                       _lineno(common, base + bm.start("static")),
-                                       _lineno(common, base + bm.start("dynamic"))))
+    for fn in shell.functions(common).values():
+        choice = shell.conditional_echo(common, fn)
+        if choice and _STATIC_TEST.fullmatch(choice.test):
+            found.append(StaticChooser(fn.name, choice.then, choice.otherwise, choice.then_line,
+                                       choice.otherwise_line))
     return found
 
 
 def _chooser_impl(tree: KubeTree, chooser: StaticChooser, environ: Mapping[str, str], host_os: str
                   ) -> Callable[[Vars, list[str]], tuple[str, Call]]:
     statics = tree.static_binaries
-    fn_m = re.search(r"is_statically_linked\(\)\s*\{(.*?)^\}", tree.golang_sh, re.M | re.S)
-    darwin_rule = bool(fn_m and "GOHOSTOS" in fn_m.group(1) and "darwin" in fn_m.group(1))
+    fn = shell.function(tree.golang_sh, "kube::golang::is_statically_linked")
+    body = shell.code(fn.body) if fn else ""
+    darwin_rule = "GOHOSTOS" in body and "darwin" in body
 
     def impl(v: Vars, args: list[str]) -> tuple[str, Call]:
         if not args:
@@ -163,7 +160,7 @@ def kube_cross(tree: KubeTree, v: Vars) -> ImageSpec | None:
     if not m:
         return None
     image = m.group(1)
-    where = f"build/build-image/Dockerfile:{_lineno(dockerfile, m.start())}"
+    where = f"build/build-image/Dockerfile:{shell.lineno(dockerfile, m.start())}"
     files = ("build/build-image/Dockerfile",)
     if ":" in image.rsplit("/", 1)[-1]:
         repo, _, literal = image.rpartition(":")
@@ -178,22 +175,22 @@ def kube_cross(tree: KubeTree, v: Vars) -> ImageSpec | None:
 
 
 def _reads(tree: KubeTree, name: str) -> bool:
-    return name in (tree.read("build/common.sh") or "")
+    """build/common.sh's code (not a comment) names the variable."""
+    return name in shell.code(tree.read("build/common.sh") or "")
 
 
-def _wrapped_list(text: str) -> tuple[str, int] | None:
-    """The text (and its offset) of the docker-wrapped binaries list: the v1.2 array, the amd64 arm
-    of v1.3's per-arch case, or get_docker_wrapped_binaries' body."""
-    m = re.search(r"KUBE_DOCKER_WRAPPED_BINARIES=\((.*?)\)", text, re.S)
-    if m:
-        return m.group(1), m.start(1)
-    m = re.search(r"get_docker_wrapped_binaries\(\)\s*\{(.*?)^\}", text, re.M | re.S)
-    if not m:
-        return None
-    arm = re.search(r'"?amd64"?\)(.*?);;', m.group(1), re.S)
-    if arm:
-        return arm.group(1), m.start(1) + arm.start(1)
-    return m.group(1), m.start(1)
+def _wrapped_list(text: str) -> list[tuple[str, str, int]] | None:
+    """The docker-wrapped binaries list as (binary, image expression, offset in ``text``): the v1.2
+    array, or the targets get_docker_wrapped_binaries echoes (v1.3: those of its amd64 case arm)."""
+    span = shell.array_span(text, "KUBE_DOCKER_WRAPPED_BINARIES")
+    if span is None:
+        fn = shell.function(text, WRAPPED_FUNCTION)
+        if fn is None:
+            return None
+        arm = shell.case_arm(fn.span, "amd64") or fn.span
+        span = shell.array_span(arm.text, "targets", arm.offset) or arm
+    return [(m.group(1), m.group(2), offset) for word, offset in shell.array_words(span)
+            if (m := _WRAPPED_ITEM.fullmatch(word))]
 
 
 def _how(binary: str, var: str, v: Vars, where: str) -> str:
@@ -211,22 +208,22 @@ def _how(binary: str, var: str, v: Vars, where: str) -> str:
 def base_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
     """Server images' bases from the docker-wrapped binaries list ("binary,image" items)."""
     text = tree.read("build/common.sh") or ""
-    found_list = _wrapped_list(text)
-    if not found_list:
+    items = _wrapped_list(text)
+    if not items:
         return []
-    body, offset = found_list
     # The function's own assignments (local versions) apply before its list.
     scope = v.copy()
-    fn = re.search(r"get_docker_wrapped_binaries\(\)\s*\{(.*?)^\}", text, re.M | re.S)
-    for lm in re.finditer(r"^\s*(?:local\s+(?:-r\s+)?)?([a-z_]\w*)=([^\s(][^\n]*)$", fn.group(1) if fn else "", re.M):
-        value = scope.expand_word(lm.group(2).strip())
+    fn = shell.function(text, WRAPPED_FUNCTION)
+    for assignment in shell.assignments(fn.body if fn else ""):
+        if not re.match(r"[a-z_]", assignment.name):
+            continue
+        value = scope.expand_word(assignment.word)
         if value is not None:
-            scope.values[lm.group(1)] = value
+            scope.values[assignment.name] = value
     carried = _carried_into_server_images(tree)
     found: dict[str, ImageSpec] = {}
-    for im in re.finditer(r"""^\s*["']?([a-z][\w.-]*),([^"'\s)]+)["']?""", body, re.M):
-        binary, expr = im.group(1), im.group(2)
-        where = f"build/common.sh:{_lineno(text, offset + im.start(1))}"
+    for binary, expr, offset in items:
+        where = f"build/common.sh:{shell.lineno(text, offset)}"
         try:
             image, env, files, _ = scope.trace(expr)
         except ValueError:
@@ -255,15 +252,13 @@ def base_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
 def _carried_into_server_images(tree: KubeTree) -> tuple[str, ...]:
     """kube-log-runner, where kube::golang::server_image_targets lists it (v1.36+): it is no image
     of its own but goes into every server image."""
-    m = re.search(r"server_image_targets\(\)\s*\{(.*?)^\}", tree.golang_sh, re.M | re.S)
-    if m and re.search(r"(?:^|/)kube-log-runner\s*$", m.group(1), re.M):
-        return ("kube-log-runner",)
-    return ()
+    targets = shell.function_targets(tree.golang_sh, "kube::golang::server_image_targets") or []
+    return ("kube-log-runner",) if any(t.rsplit("/", 1)[-1] == "kube-log-runner" for t in targets) else ()
 
 
 def setcap_image(tree: KubeTree, v: Vars, bases: list[ImageSpec]) -> ImageSpec | None:
     """KUBE_BUILD_SETCAP_IMAGE, where build/lib/release.sh passes it to the server image builds."""
-    lib = tree.read("build/lib/release.sh") or ""
+    lib = shell.code(tree.read("build/lib/release.sh") or "")
     m = re.search(r"""--build-arg[ =]+["']?(\w+)=["']?\$\{?KUBE_BUILD_SETCAP_IMAGE\}?""", lib)
     if not m or not v.values.get("KUBE_BUILD_SETCAP_IMAGE"):
         return None
@@ -273,10 +268,10 @@ def setcap_image(tree: KubeTree, v: Vars, bases: list[ImageSpec]) -> ImageSpec |
     order = [b for s in bases for b in s.used_by]
     wrapped = _wrapped_list(tree.read("build/common.sh") or "")
     if wrapped:
-        listed = re.findall(r"""^\s*["']?([a-z][\w.-]*),""", wrapped[0], re.M)
+        listed = [binary for binary, _, _ in wrapped]
         order.sort(key=lambda b: listed.index(b) if b in listed else len(listed))
     used: dict[str, None] = dict.fromkeys(order)
-    note = f"--build-arg {m.group(1)} of every server image build (build/lib/release.sh:{_lineno(lib, m.start())})"
+    note = f"--build-arg {m.group(1)} of every server image build (build/lib/release.sh:{shell.lineno(lib, m.start())})"
     return ImageSpec("setcap", _ref(image, where), where, tuple(used), (), tuple(sorted(env)),
                      tuple(sorted(files | {"build/lib/release.sh"})), (), (note,))
 
@@ -284,13 +279,15 @@ def setcap_image(tree: KubeTree, v: Vars, bases: list[ImageSpec]) -> ImageSpec |
 def addon_images(tree: KubeTree) -> list[ImageSpec]:
     """v1.2's KUBE_ADDON_PATHS: images (pause, kube-registry-proxy) the release prepopulates."""
     text = tree.read("build/common.sh") or ""
-    m = re.search(r"KUBE_ADDON_PATHS=\((.*?)\)", text, re.S)
-    if not m:
+    span = shell.array_span(text, "KUBE_ADDON_PATHS")
+    if span is None:
         return []
     specs = []
-    for im in re.finditer(r"^\s*[\"']?([\w./:-]+:[\w.-]+)[\"']?\s*$", m.group(1), re.M):
-        where = f"build/common.sh:{_lineno(text, m.start(1) + im.start(1))}"
-        ref = _ref(im.group(1), where)
+    for word, offset in shell.array_words(span):
+        if not re.fullmatch(r"[\w./:-]+:[\w.-]+", word):
+            continue
+        where = f"build/common.sh:{shell.lineno(text, offset)}"
+        ref = _ref(word, where)
         specs.append(ImageSpec(ref.path.rsplit("/", 1)[-1], ref, where))
     return specs
 
@@ -303,7 +300,7 @@ def pause_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
     if tag_m:
         prefix_m = re.search(r"^PREFIX\s*\??[:]?=\s*(\S+)", makefile, re.M)
         registry = prefix_m.group(1) if prefix_m and "$" not in prefix_m.group(1) else _registry_of_era(tree, v)
-        where = f"build/pause/Makefile:{_lineno(makefile, tag_m.start())}"
+        where = f"build/pause/Makefile:{shell.lineno(makefile, tag_m.start())}"
         specs.append(ImageSpec("pause", _ref(f"{registry}/pause:{tag_m.group(1)}", where), where,
                                files=("build/pause/Makefile",)))
     for rel in PAUSE_DEFAULT_FILES:
@@ -312,14 +309,14 @@ def pause_images(tree: KubeTree, v: Vars) -> list[ImageSpec]:
             continue
         full = re.search(r'"((?:[\w.-]+(?::\d+)?/)+pause(?:-amd64)?:[\w.-]+)"', text)
         if full:
-            where = f"{rel}:{_lineno(text, full.start())}"
+            where = f"{rel}:{shell.lineno(text, full.start())}"
             specs.append(ImageSpec("pause", _ref(full.group(1), where), where, ("kubelet",), files=(rel,)))
             break
         name_m = re.search(r'(?:PodSandboxImageName|PauseImageName)\w*\s*=\s*"([^"]+)"', text)
         ver_m = re.search(r'(?:PodSandboxImageVersion|PauseVersion)\w*\s*=\s*"([^"]+)"', text)
         if ver_m:
             name = name_m.group(1) if name_m else f"{_registry_of_era(tree, v)}/pause"
-            where = f"{rel}:{_lineno(text, ver_m.start())}"
+            where = f"{rel}:{shell.lineno(text, ver_m.start())}"
             specs.append(ImageSpec("pause", _ref(f"{name}:{ver_m.group(1)}", where), where, ("kubelet",),
                                    files=(rel,)))
             break

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from common.errors import UsageError
 from images.engine import Engine, EngineError, EngineGone, RegistryError, repo_digests
@@ -103,11 +102,12 @@ def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], 
                 continue
             layers: dict[str, int] = {}
 
-            def on_event(event: dict[str, Any], label: str = label, layers: dict[str, int] = layers) -> None:
-                detail = event.get("progressDetail") or {}
-                if event.get("id") and detail.get("total"):
-                    layers[event["id"]] = int(detail["total"])
-                status = event.get("status", "")
+            def on_event(event: dict[str, object], label: str = label, layers: dict[str, int] = layers) -> None:
+                detail = event.get("progressDetail")
+                total = detail.get("total") if isinstance(detail, dict) else None
+                if event.get("id") and isinstance(total, int) and total:
+                    layers[str(event["id"])] = total
+                status = str(event.get("status", ""))
                 if status.startswith(("Downloading", "Extracting", "Pull complete", "Download complete")):
                     report(canonical.name, f"pulling {label}", sum(layers.values()))
 

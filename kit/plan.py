@@ -28,7 +28,6 @@ import sysconfig
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from common.archive import printable
 
@@ -101,7 +100,7 @@ class Manifest:
     platform: str                  # sysconfig.get_platform() of the saving machine, e.g. linux-x86_64
     created: str
     format: int = FORMAT
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=dict)
 
     def part(self, name: str) -> Part | None:
         return next((p for p in self.parts if p.name == name), None)
@@ -123,7 +122,7 @@ class Manifest:
         except (ValueError, RecursionError) as exc:  # RecursionError: a manifest nested thousands deep
             raise KitError(f"manifest: not a kit manifest ({type(exc).__name__}: {printable(str(exc))})",
                            part="manifest") from None
-        return _from_checked(_Schema(data).data)
+        return _Schema(data).manifest
 
 
 # --- the manifest's schema: types, ranges and shapes, checked before any field is used -------------
@@ -141,42 +140,44 @@ _TREES = ("git", "files")
 class _Schema:
     """``data`` checked; ``KitError(part="manifest")`` naming the field and what is wrong otherwise."""
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: object) -> None:
         top = self.obj(data, "the manifest")
         if top.get("format") != FORMAT:
             raise KitError(f"manifest format {printable(repr(top.get('format')))}: this kbuild reads format "
                            f"{FORMAT}", part="manifest", hint="load it with the kbuild version that saved it")
         parts = self.array(top.get("parts"), "parts", len(KINDS))
         images = self.array(top.get("images", []) if top.get("images") is not None else [], "images", MAX_IMAGES)
-        self.data: dict[str, Any] = {
-            "parts": [self.part(p, i) for i, p in enumerate(parts)],
-            "images": [self.image(im, i) for i, im in enumerate(images)],
-            "stamp": self.stamp(top.get("stamp")),
-            "tree": self.choice(top.get("tree"), "tree", _TREES),
-            "mode": self.choice(top.get("mode"), "mode", _MODES),
-            "extra": self.obj(top.get("extra") if top.get("extra") is not None else {}, "extra"),
-            **{k: self.text(top.get(k), k) for k in ("tool_version", "go_version", "go_minimum", "python",
-                                                       "platform", "created")},
-        }
+        checked_parts = tuple(self.part(p, i) for i, p in enumerate(parts))
+        checked_images = tuple(self.image(im, i) for i, im in enumerate(images))
+        stamp = self.stamp(top.get("stamp"))
+        tree = self.choice(top.get("tree"), "tree", _TREES)
+        mode = self.choice(top.get("mode"), "mode", _MODES)
+        extra = self.obj(top.get("extra") if top.get("extra") is not None else {}, "extra")
+        text = {k: self.text(top.get(k), k) for k in ("tool_version", "go_version", "go_minimum", "python",
+                                                       "platform", "created")}
+        self.manifest = Manifest(parts=checked_parts, tool_version=text["tool_version"], stamp=stamp, tree=tree,
+                                 mode=mode, images=checked_images, go_version=text["go_version"],
+                                 go_minimum=text["go_minimum"], python=text["python"], platform=text["platform"],
+                                 created=text["created"], extra=extra)
 
     @staticmethod
     def bad(field: str, what: str) -> KitError:
         return KitError(f"manifest: {printable(field)}: {what} (not a manifest this kbuild wrote)", part="manifest",
                         hint="copy the kit again, or save it again with kbuild")
 
-    def obj(self, value: Any, field: str) -> dict[str, Any]:
+    def obj(self, value: object, field: str) -> dict[str, object]:
         if not isinstance(value, dict):
             raise self.bad(field, f"{_kind(value)}, expected an object")
         return value
 
-    def array(self, value: Any, field: str, most: int) -> list[Any]:
+    def array(self, value: object, field: str, most: int) -> list[object]:
         if not isinstance(value, list):
             raise self.bad(field, f"{_kind(value)}, expected a list")
         if len(value) > most:
             raise self.bad(field, f"{len(value)} entries, at most {most}")
         return value
 
-    def text(self, value: Any, field: str, most: int = MAX_TEXT) -> str:
+    def text(self, value: object, field: str, most: int = MAX_TEXT) -> str:
         if not isinstance(value, str):
             raise self.bad(field, f"{_kind(value)}, expected a string")
         if len(value) > most:
@@ -185,12 +186,12 @@ class _Schema:
             raise self.bad(field, f"control characters in '{printable(value, 60)}'")
         return value
 
-    def choice(self, value: Any, field: str, allowed: tuple[str, ...]) -> str:
+    def choice(self, value: object, field: str, allowed: tuple[str, ...]) -> str:
         if value not in allowed or not isinstance(value, str):
             raise self.bad(field, f"{printable(repr(value), 60)}, expected one of {', '.join(map(repr, allowed))}")
         return value
 
-    def part(self, value: Any, i: int) -> Part:
+    def part(self, value: object, i: int) -> Part:
         p = self.obj(value, f"parts[{i}]")
         name = self.choice(p.get("name"), f"parts[{i}].name", tuple(KINDS))
         kind, path = KINDS[name]
@@ -208,29 +209,22 @@ class _Schema:
             raise self.bad(f"parts[{i}]", f"unknown fields {', '.join(unknown)}")
         return Part(name=name, kind=kind, path=path, sha256=sha, size=size)
 
-    def image(self, value: Any, i: int) -> ImageRecord:
+    def image(self, value: object, i: int) -> ImageRecord:
         im = self.obj(value, f"images[{i}]")
         digests = self.array(im.get("repo_digests") or [], f"images[{i}].repo_digests", 100)
         return ImageRecord(self.text(im.get("name"), f"images[{i}].name"), self.text(im.get("id"), f"images[{i}].id"),
                            tuple(self.text(d, f"images[{i}].repo_digests[{j}]") for j, d in enumerate(digests)))
 
-    def stamp(self, value: Any) -> dict[str, str]:
+    def stamp(self, value: object) -> dict[str, str]:
         s = self.obj(value, "stamp")
         if len(s) > 64:
             raise self.bad("stamp", f"{len(s)} fields, at most 64")
         return {self.text(k, "stamp key", 64): self.text(v, f"stamp.{k}") for k, v in s.items()}
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _from_checked(d: dict[str, Any]) -> Manifest:
-    return Manifest(parts=tuple(d["parts"]), tool_version=d["tool_version"], stamp=d["stamp"], tree=d["tree"],
-                    mode=d["mode"], images=tuple(d["images"]), go_version=d["go_version"],
-                    go_minimum=d["go_minimum"], python=d["python"], platform=d["platform"], created=d["created"],
-                    extra=d["extra"])
 
 
 def part_for(name: str, sha256: str, size: int) -> Part:

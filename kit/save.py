@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from common.errors import KBError, UsageError
 from kit import plan
@@ -28,6 +28,8 @@ from kit.unpack import Reporter
 from workspace.tree import KubeTree
 
 if TYPE_CHECKING:
+    from _typeshed import StrOrBytesPath
+
     from build.version import VersionInfo
 
 MODES = ("script", "direct", "native")
@@ -118,7 +120,7 @@ class KitWriter:
 
 def installer_script() -> bytes:
     """install.sh: a POSIX sh front for kit.plan + kit.unpack, carried inside it as source text."""
-    names = ("common.archive", "kit.plan", "kit.unpack")  # in import order
+    names = ("common.archive", "common.progress", "kit.plan", "kit.unpack")  # in import order
     sources = {name: (TOOL_ROOT / f"{name.replace('.', '/')}.py").read_text() for name in names}
     program = "\n".join([
         "import sys, types",
@@ -173,7 +175,8 @@ def write_tar(sink: _Sink, entries: list[tuple[Path, str]], compress: bool,
     paths: dict[str, str] = {}  # name in the tar -> path on disk, for the hard links above
 
     class _Tar(tarfile.TarFile):
-        def gettarinfo(self, name: Any = None, arcname: Any = None, fileobj: Any = None) -> tarfile.TarInfo:
+        def gettarinfo(self, name: StrOrBytesPath | None = None, arcname: str | None = None,
+                       fileobj: IO[bytes] | None = None) -> tarfile.TarInfo:
             info = super().gettarinfo(name, arcname, fileobj)
             paths[info.name] = str(name)
             return info

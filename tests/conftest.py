@@ -191,3 +191,13 @@ def docker_host(docker_engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
     monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
     return docker_engine.host
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`go` and `docker` that fail loudly: sourcing common.sh must need neither."""
+    d = tmp_path_factory.mktemp("stubs")
+    for name in ("go", "docker"):
+        (d / name).write_text(f"#!/bin/sh\necho 'stub {name} called' >&2\nexit 97\n")
+        (d / name).chmod(0o755)
+    return d

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from build import version as kversion
-from build.plan import BuildOptions, plan_build
+from build.plan import BuildOptions, BuildRequest, plan_build
 from build.targets import resolve_targets
 from common.proc import merged_env
 from tests.conftest import inv, require
@@ -88,8 +88,8 @@ def kbuild(tree: KubeTree, targets: list[str], environ: dict[str, str], go_versi
     """kbuild's plan for the same build, in the oracle's record shape (go install, no -o)."""
     layout = plan_layout(tree, environ)
     stamp = kversion.compute(tree.root, environ)
-    plan = plan_build(tree, layout, stamp, resolve_targets(tree, targets), BuildOptions(), environ, HOST,
-                      go_version=go_version)
+    plan = plan_build(BuildRequest(tree, layout, stamp, resolve_targets(tree, targets), BuildOptions(), environ, HOST,
+                                   go_version=go_version))
     records = []
     for cmd in plan.commands:
         argv = list(cmd.argv)
@@ -272,37 +272,3 @@ def test_tree_path_with_spaces_quotes_and_dollar_builds(sample_repo, go_toolchai
         assert trimmed[era] in settings["-gcflags"] and trimmed[era] in settings["-asmflags"]
     else:
         assert settings["-trimpath"] == "true"
-
-
-LISTS = r"""
-set -o errexit
-source hack/lib/init.sh >/dev/null
-echo "all=${KUBE_ALL_TARGETS[*]}"
-echo "server=${KUBE_SERVER_TARGETS[*]}"
-echo "client=${KUBE_CLIENT_TARGETS[*]}"
-echo "node=${KUBE_NODE_TARGETS[*]-}"
-"""
-
-
-@pytest.mark.parametrize("which", ["gopath", "modules", "workspace", "newest", "hyperkube", "real"])
-def test_default_targets_equal_the_trees_lists(tmp_path, which, request):
-    """`inv build` with no --what builds the tree's KUBE_ALL_TARGETS; --group the named list."""
-    from build.targets import default_whats
-
-    if which == "real":
-        root = request.getfixturevalue("real_tree")
-    else:
-        era, variant = {"newest": ("workspace", "newest"), "hyperkube": ("gopath", "hyperkube")}.get(
-            which, (which, None))
-        root = materialize(tmp_path / which, era, variant)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE_")}
-    out = subprocess.run(["bash", "-c", LISTS], cwd=root, env={**env, "OSTYPE": "linux-gnu"},
-                         capture_output=True, text=True, check=True)
-    bash = {k: list(dict.fromkeys(v.split())) for k, _, v in
-            (line.partition("=") for line in out.stdout.splitlines())}
-    tree = KubeTree(root)
-    assert default_whats(tree, []) == bash["all"]
-    for group in ("server", "client", "node"):
-        if bash[group]:
-            assert default_whats(tree, [group]) == bash[group]
-    assert default_whats(tree, ["server", "client"]) == list(dict.fromkeys(bash["server"] + bash["client"]))

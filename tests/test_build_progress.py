@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from build.progress import Estimate, GoOutput, History, PlainDisplay, duration, is_package_line
+from build.progress import Estimate, GoOutput, History, PlainDisplay, is_package_line
+from common.progress import duration
 
 # What go 1.27 prints on stderr for a failing `go build -v` (taken from a real run).
 GO_ERRORS = [

@@ -428,3 +428,132 @@ def test_a_missing_working_directory_is_not_reported_as_a_missing_program(tmp_pa
 
     with pytest.raises(ToolError, match=f"cannot run true in {tmp_path / 'gone'}: the directory does not exist"):
         run(["true"], cwd=tmp_path / "gone")
+
+
+# --- errors translated where they happen; the funnel only prints (issue 21) ---------------------------
+
+def test_file_op_says_the_operation_and_the_path(tmp_path):
+    import errno
+
+    from common.errors import PathError, file_op
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PathError) as caught, file_op("create directory"):
+        (tmp_path / "file" / "sub").mkdir()
+    assert caught.value.message == f"cannot create directory {tmp_path / 'file' / 'sub'}: Not a directory"
+    assert caught.value.hint == "a file sits where a directory is needed: move it away"
+    assert isinstance(caught.value, KBError) and isinstance(caught.value.__cause__, NotADirectoryError)
+    with pytest.raises(PathError, match=r"^cannot write /x/y: No space left on device$") as caught, \
+            file_op("write", Path("/x/y")):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # no file name: the one given is used
+    assert caught.value.hint == "free some disk space"
+    with pytest.raises(ValueError), file_op("write"):  # only OSErrors are translated
+        raise ValueError("a bug")
+
+
+def test_the_funnel_prints_an_untranslated_os_error_as_one_generic_line(capsys, monkeypatch):
+    import errno
+
+    from invoke.exceptions import Exit
+
+    from common.cli import funnel
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("KBUILD_TRACEBACK", raising=False)
+
+    @funnel
+    def unlisted() -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/some/path")
+
+    @funnel
+    def bug() -> None:
+        raise LookupError("a bug")
+
+    with pytest.raises(Exit) as caught:
+        unlisted()
+    assert caught.value.code == 1
+    assert capsys.readouterr().err == ("ERROR cannot access /some/path: Permission denied\n"
+                                       "TIP check the permissions (and the owner) of the path\n")
+    with pytest.raises(LookupError):  # a bug keeps its traceback
+        bug()
+    assert capsys.readouterr().err == ""
+
+
+def test_config_files_are_found_where_invoke_finds_them(tmp_path):
+    from invoke.config import Config
+
+    from common.config import config_files, read_file
+
+    home, project = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    project.mkdir()
+    (project / "invoke.yml").write_text("kube: {root: /from/yml}\n")  # .yaml is tried first, .json after
+    (project / "invoke.json").write_text('{"kube": {"root": "/from/json"}}')
+    runtime = tmp_path / "run time.yaml"
+    runtime.write_text("images: {layout: flat}\n")
+    environ = {"HOME": str(home)}
+    argv = ["inv", "--search-root", str(project), "-f", str(runtime), "version", "--kube-root", "/t"]
+    files = {f.level: f for f in config_files(project, argv, environ)}
+    assert files["system"].paths[0] == "/etc/invoke.yaml" and files["runtime"].paths == (str(runtime),)
+    assert files["project"].paths[:2] == (str(project / "invoke.yaml"), str(project / "invoke.yml"))
+    assert read_file(files["project"]) == (str(project / "invoke.yml"), {"kube": {"root": "/from/yml"}})
+    assert read_file(files["runtime"]) == (str(runtime), {"images": {"layout": "flat"}})
+    invoked = Config(project_location=str(project), runtime_path=str(runtime))  # what invoke itself reads
+    invoked.load_project()
+    invoked.load_runtime()
+    assert (invoked.kube.root, invoked.images.layout) == ("/from/yml", "flat")
+    by_env = config_files(project, ["inv", "version"], {"INVOKE_RUNTIME_CONFIG": str(runtime)})
+    assert by_env[-1].paths == (str(runtime),)
+    for not_inv in (["pytest", "-q", "-x", "tests"], ["-c"], []):
+        assert [f.level for f in config_files(None, not_inv, {})] == ["system", "user"]
+
+
+@pytest.mark.parametrize("name,text,expected", [
+    ("c.yaml", None, "cannot open {path}: Is a directory"),
+    ("c.yaml", "kube: [unclosed\n", "{path}: not a valid config file at line 1 (key kube)"),
+    ("c.json", '{"kube": ', "{path}: not a valid config file at line 1"),
+    ("c.yaml", "kube: {root: 5}\n", "{path}: kube.root must be a path, not 5"),
+    ("c.txt", "kube: {}\n", "{path}: not a valid config file: Config files of type 'txt' (from file '{path}')"),
+    ("c.py", "kube = {'root': 5}\n", "{path}: kube.root must be a path, not 5"),
+    ("c.py", "import os\n", "{path}: not a valid config file: 'os' is a module"),
+    ("c.py", "kube = {'root': '/x'\n", "{path}: not a valid config file"),
+])
+def test_a_config_file_at_fault_is_named(tmp_path, name, text, expected):
+    from common.config import ConfigFile, fault
+
+    path = tmp_path / name
+    if text is None:
+        path.mkdir()
+    else:
+        path.write_text(text)
+    found = fault([ConfigFile("user", (str(tmp_path / "missing.yaml"),)), ConfigFile("runtime", (str(path),))])
+    assert found is not None and found.message.startswith(expected.format(path=path)), found
+    assert found.hint and "\n" not in found.message
+
+
+def test_a_good_config_is_no_fault_and_a_python_one_runs_only_when_needed(tmp_path):
+    from common.config import ConfigError, ConfigFile, check, fault
+
+    ran = tmp_path / "ran"
+    py = tmp_path / "invoke.py"
+    py.write_text(f"import pathlib as _p\n_p.Path({str(ran)!r}).touch()\nkube = {{'root': 5}}\ndel _p\n")
+    files = [ConfigFile("project", (str(tmp_path / "invoke.yaml"), str(py)))]
+    check({"kube": {"root": "/x"}}, files)  # what invoke merged is fine: the Python file is not run again
+    assert not ran.exists()
+    with pytest.raises(ConfigError, match=f"^{py}: kube.root must be a path, not 5$"):
+        check({"kube": {"root": 5}}, files)
+    assert ran.exists()
+    good = tmp_path / "good.yaml"
+    good.write_text("kube: {root: /x}\n")
+    assert fault([ConfigFile("runtime", (str(good),))]) is None
+    with pytest.raises(ConfigError, match="^invoke's merged config: kube.root"):  # no file holds it
+        check({"kube": {"root": 5}}, [ConfigFile("runtime", (str(good),))])
+
+
+def test_the_funnel_reads_no_invoke_internals():
+    """Which file invoke was parsing is found by reading the files, not from its frames or private attributes."""
+    for name in ("common/cli.py", "common/faults.py", "common/config.py", "common/console.py", "common/errors.py"):
+        text = (REPO / name).read_text()
+        for needle in ("f_locals", "tb_frame", "extract_tb", "_load_file", "_project_path", "_runtime_path",
+                       'f"_{', "re.compile(r\"\\.?(\\w+)\\(\")"):
+            assert needle not in text, (name, needle)

@@ -8,7 +8,7 @@ import pytest
 
 from common.errors import UsageError
 from images.refs import check_mirror, mirror_ref, parse_ref
-from images.shellvars import Vars, first_word
+from workspace.shell import Vars, first_word
 
 
 @pytest.mark.parametrize("text,registry,path,tag", [

@@ -156,6 +156,26 @@ def test_save_and_load_into_a_fresh_engine(tree, registry, engine_client, docker
         assert fresh.api.inspect_image(spec.ref.short)["Id"] == engine_client.api.inspect_image(spec.ref.short)["Id"]
 
 
+def test_subtasks_sync_save_and_load_as_the_flags_do(tree, registry, engine_client, docker_host, fresh_engine,
+                                                      tmp_path):
+    """`inv images.sync`, `inv images.save FILE`, `inv images.load --file FILE`: the same actions as
+    `inv images [--save|--load]`, chosen by the task's name instead of a flag."""
+    specs = specs_of(tree)
+    clear(engine_client, [s.ref.short for s in specs])
+    seed_mirror(engine_client, registry, "subtasks", specs)
+    synced = inv("images.sync", "--kube-root", str(tree), "--mirror", f"{registry.address}/subtasks", check=True)
+    assert synced.stdout.count("retagged") == len(specs)
+    tar = tmp_path / "set.tar"
+    inv("images.save", str(tar), "--kube-root", str(tree), check=True)
+    assert tar.stat().st_size > 0
+    env = {**os.environ, "DOCKER_HOST": fresh_engine.host}
+    loaded = inv("images.load", "--file", str(tar), "--kube-root", str(tree), env=env, check=True)
+    assert loaded.stdout.count(" present ") == len(specs)
+    fresh = fresh_engine.client()
+    for spec in specs:
+        assert fresh.api.inspect_image(spec.ref.short)["Id"] == engine_client.api.inspect_image(spec.ref.short)["Id"]
+
+
 def test_save_refuses_when_images_are_missing(tree, engine_client, docker_host, tmp_path):
     specs = specs_of(tree)
     clear(engine_client, [s.ref.short for s in specs])

@@ -46,16 +46,6 @@ def newest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return materialize(tmp_path_factory.mktemp("newest") / "tree", "workspace", "newest")
 
 
-@pytest.fixture(scope="module")
-def stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`go` and `docker` that fail loudly: sourcing common.sh must need neither."""
-    d = tmp_path_factory.mktemp("stubs")
-    for name in ("go", "docker"):
-        (d / name).write_text(f"#!/bin/sh\necho 'stub {name} called' >&2\nexit 97\n")
-        (d / name).chmod(0o755)
-    return d
-
-
 def bash_says(tree: Path, stubs: Path, env: dict[str, str]) -> dict[str, dict[str, str]]:
     script = ORACLE.replace("__BINARIES__", " ".join(BINARIES)).replace("__VARS__", " ".join(BASE_VARS.values()))
     result = subprocess.run(["bash", "-c", script], cwd=tree, capture_output=True, text=True, check=False,

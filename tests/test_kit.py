@@ -283,6 +283,29 @@ def test_flags_are_checked_before_anything(tmp_path):
         assert "Traceback" not in result.stderr and needle in result.stderr, (args, result.stderr)
 
 
+@pytest.mark.engine
+@pytest.mark.go
+def test_subtasks_do_what_the_flags_do(sample_kit, sample_repo, tmp_path):
+    """`inv kit.list FILE` says what `inv kit --list FILE` says; `inv kit.load` and `inv kit.save` reach the
+    same work as --load and --save (the same checks refuse the same things, before anything is written).
+    Their whole runs are the flag tests above: both names call the same code."""
+    kit, env = sample_kit["kit"], sample_kit["env"]
+    for extra in ((), ("--json",)):
+        by_name = inv("kit.list", str(kit), *extra, env=env, check=True).stdout
+        assert by_name == inv("kit", "--list", str(kit), *extra, env=env, check=True).stdout and by_name.strip()
+    listed = json.loads(inv("kit.list", "--file", str(kit), "--json", env=env, check=True).stdout)
+    assert listed["mode"] == "native" and listed["images"]
+    dead = {**env, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    result = inv("kit.load", str(kit), "--dest", str(tmp_path / "d"), env=dead)
+    assert result.returncode == 3 and "cannot reach the Docker engine" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "d").exists()
+    tree = sample_repo("gopath")
+    (tree / "new-file").write_text("not committed\n")
+    result = inv("kit.save", str(tmp_path / "k.tar"), "--kube-root", str(tree), "--no-images", env=env)
+    assert result.returncode == 1 and "local changes" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*k.tar*"))
+
+
 @pytest.mark.go
 def test_a_dirty_tree_is_refused(sample_repo, tmp_path):
     tree = sample_repo("gopath")

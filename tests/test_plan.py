@@ -9,6 +9,7 @@ import pytest
 
 from build.plan import (
     BuildOptions,
+    BuildRequest,
     FlagStyle,
     compile_flags,
     is_static,
@@ -38,8 +39,8 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KubeTree]:
 
 def plan(tree: KubeTree, whats: list[str], env: dict[str, str] | None = None, **opts):
     environ = {"GOCACHE": "/cache", **(env or {})}
-    return plan_build(tree, plan_layout(tree, environ), STAMP, resolve_targets(tree, whats),
-                      BuildOptions(**opts), environ, HOST)
+    return plan_build(BuildRequest(tree, plan_layout(tree, environ), STAMP, resolve_targets(tree, whats),
+                                   BuildOptions(**opts), environ, HOST))
 
 
 def flag(argv: tuple[str, ...], name: str) -> str:

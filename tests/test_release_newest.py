@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from build.release.modes.script import mounts_tree, plan_script, publishes_port, uses_rsync_dance
 from build.release.plan import ReleaseRequest
-from build.release.preflight import checks_for, mounts_tree, publishes_port, require_ok, uses_rsync_dance
-from build.release.script import plan_script
+from build.release.preflight import checks_for, require_ok
 from common.errors import KBError
 from workspace.sample import materialize
 from workspace.tree import KubeTree
@@ -129,3 +129,17 @@ def test_variant_build_scripts_parse_and_source(newest, tmp_path):
                            cwd=newest.root, capture_output=True, text=True, check=False,
                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert probe.returncode == 0, probe.stderr
+
+
+def test_each_mode_adds_its_own_checks_around_the_engine_row(newest):
+    remote = "tcp://build.example:2376"
+    rows = {mode: checks_for(newest, ReleaseRequest(mode=mode, docker_host=remote), FakeEngine(), [], env(),
+                             check_images=False) for mode in ("script", "direct", "native")}
+    for mode, own in (("direct", "local engine"), ("native", "go")):
+        got = names(rows[mode])
+        assert got[:3] == ["bash", "build/lib/release.sh", "build/package-tarballs.sh"], got
+        assert got.index("tar") < got.index("engine") < got.index(own) < got.index("disk"), got
+    assert not next(c for c in rows["direct"] if c.name == "local engine").ok
+    assert names(rows["script"])[:2] == ["bash", "build/release.sh"]
+    assert "local engine" not in names(rows["script"]) + names(rows["native"])
+    assert "go" not in names(rows["script"]) + names(rows["direct"])

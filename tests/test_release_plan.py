@@ -179,3 +179,50 @@ def test_engines_and_cache():
     assert host_gocache({"GOCACHE": "/c"}) == Path("/c")
     assert host_gocache({"HOME": "/h"}) == Path("/h/.cache/go-build")
     assert host_gocache({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/go-build")
+
+
+# --- the modes: one word each, one object each ---------------------------------------------------
+
+def test_each_mode_word_has_its_object():
+    from build.release.modes import Mode, parse_mode
+    from build.release.modes.registry import MODES, mode_for
+    from build.release.plan import MODES as WORDS
+
+    assert [m.value for m in Mode] == ["script", "direct", "native"] == list(WORDS)
+    assert set(MODES) == set(Mode)
+    for mode in Mode:
+        assert MODES[mode].mode is mode and mode_for(mode.value) is MODES[mode] and parse_mode(mode.value) is mode
+    assert [m for m in Mode if MODES[m].runs_kube_cross] == [Mode.SCRIPT, Mode.DIRECT]
+    assert Mode.lookup("fast") is None and Mode.lookup("native") is Mode.NATIVE
+    with pytest.raises(UsageError) as err:
+        parse_mode("Script")
+    assert err.value.message == "--mode 'Script': choose one of script, direct, native" and "native" in err.value.hint
+
+
+def test_a_checked_request_carries_its_mode():
+    from build.release.modes import Mode
+
+    req = check_request(ReleaseRequest(mode="direct", quick=True, mirrors=("m:5000",), report_path=Path("r.json")))
+    assert req.mode is Mode.DIRECT and req.quick and req.mirrors == ("m:5000",) and req.report_path == Path("r.json")
+    with pytest.raises(AttributeError):
+        req.quick = False  # frozen
+
+
+def test_run_release_takes_one_request():
+    import inspect
+
+    from build.release.driver import run_release
+
+    assert list(inspect.signature(run_release).parameters) == ["tree", "environ", "request", "out"]
+
+
+def test_only_modes_built_in_kube_cross_note_the_unused_remote_cache():
+    from build.release.modes import Mode
+    from cache.config import ENV_URL
+    from cache.env import release_note
+
+    environ = {ENV_URL: "oci://127.0.0.1:5000/cache"}
+    assert release_note(environ, Mode.NATIVE) is None and release_note({}, Mode.SCRIPT) is None
+    for mode in (Mode.SCRIPT, Mode.DIRECT):
+        note = release_note(environ, mode)
+        assert note is not None and f"--mode {mode.value}:" in note and "--mode native" in note

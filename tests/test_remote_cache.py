@@ -585,8 +585,8 @@ def test_doctor_row(registry, sample_tree: Path, server_hang: str) -> None:
 @pytest.mark.engine
 def test_native_release_builds_use_it(filled_registry: Runners, registry, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """The native release's builds (build/release/native.py) get the setting through the environment."""
-    from build.release.native import build_binaries
+    """The native release's builds (build/release/modes/native.py) get the setting through the environment."""
+    from build.release.modes.native import build_binaries
     from build.release.plan import TargetGroup
     from build.version import compute
     from workspace.tree import load_tree

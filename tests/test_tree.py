@@ -1,8 +1,7 @@
-"""Finding a Kubernetes tree, telling its era from its files, and reading build facts from golang.sh."""
+"""Finding a Kubernetes tree and telling its era from its files (its facts from golang.sh: test_shell.py)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,6 @@ from workspace.tree import (
     Era,
     KubeTree,
     load_tree,
-    parse_minimum_go,
-    parse_platforms,
-    parse_static_list,
     resolve_root,
 )
 
@@ -155,91 +151,6 @@ def test_resolve_root_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_resolve_root_default_is_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert resolve_root(None, {}, None) == tmp_path / "kubernetes"
-
-
-# --------------------------------------------------------------------------- facts from golang.sh
-
-def _bash_array(path: Path, name: str) -> list[str]:
-    """An array as bash itself reads it from the file (only that array's definition is evaluated)."""
-    prog = (f'eval "$(sed -n "/^readonly {name}=(/,/^)/p" "$1")"; '
-            f'printf "%s\\n" "${{{name}[@]}}"')
-    out = subprocess.run(["bash", "-c", prog, "x", str(path)], check=True, capture_output=True, text=True).stdout
-    return out.split()
-
-
-def test_static_list_real(real_tree: Path) -> None:
-    golang = real_tree / "hack" / "lib" / "golang.sh"
-    expected = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubeadm", "kubectl")
-    assert parse_static_list(golang.read_text()) == expected
-    assert list(expected) == _bash_array(golang, "KUBE_STATIC_LIBRARIES")
-    assert load_tree(real_tree).static_binaries == expected
-
-
-def test_static_list_newer_format() -> None:
-    snippet = """
-# Binaries that should be built statically
-readonly KUBE_STATIC_BINARIES=(
-  apiextensions-apiserver
-  kube-aggregator
-  kube-apiserver   # the API server
-  "kubectl"
-  'kubectl-convert'
-)
-"""
-    assert parse_static_list(snippet) == (
-        "apiextensions-apiserver", "kube-aggregator", "kube-apiserver", "kubectl", "kubectl-convert")
-
-
-def test_static_list_from_function() -> None:
-    snippet = """
-kube::golang::server_static_targets() {
-  local targets=(
-    cmd/kube-apiserver
-    cmd/kube-proxy
-  )
-  echo "${targets[@]}"
-}
-"""
-    assert parse_static_list(snippet) == ("kube-apiserver", "kube-proxy")
-
-
-def test_static_list_absent() -> None:
-    assert parse_static_list("echo nothing here\n") == ()
-
-
-@pytest.mark.parametrize("golang_sh, go_version, expected", [
-    ("  local minimum_go_version\n  minimum_go_version=go1.15.0\n", None, "go1.15.0"),
-    ("  minimum_go_version=go1.13.4\n", "1.22.0\n", "go1.13.4"),   # golang.sh wins when it says
-    ("# no minimum here\n", "1.22.0\n", "go1.22.0"),
-    ("", "go1.21.5\n", "go1.21.5"),
-    ("", "  1.23.1  \n# comment\n", "go1.23.1"),
-    ("", "", None),
-    ("", None, None),
-])
-def test_parse_minimum_go(golang_sh: str, go_version: str | None, expected: str | None) -> None:
-    assert parse_minimum_go(golang_sh, go_version) == expected
-
-
-def test_minimum_go_real(real_tree: Path) -> None:
-    assert load_tree(real_tree).minimum_go == "go1.15.0"
-
-
-def test_minimum_go_sample_workspace(tmp_path: Path) -> None:
-    tree = load_tree(materialize(tmp_path / "w", "workspace"))
-    assert tree.minimum_go == "go" + (tree.root / ".go-version").read_text().strip()
-
-
-def test_parse_platforms_real(real_tree: Path) -> None:
-    golang = real_tree / "hack" / "lib" / "golang.sh"
-    expected: list[str] = []
-    for kind in ("SERVER", "NODE", "CLIENT", "TEST"):
-        for item in _bash_array(golang, f"KUBE_SUPPORTED_{kind}_PLATFORMS"):
-            if item not in expected:
-                expected.append(item)
-    got = parse_platforms(golang.read_text())
-    assert got == tuple(expected)
-    assert {"linux/amd64", "linux/arm64", "windows/386", "darwin/amd64"} <= set(got)
-    assert len(got) == len(set(got))
 
 
 def test_read_absent_file(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import STALL_ENV
@@ -283,14 +284,29 @@ def _make_parents(directory: Path) -> list[Path]:
     return missing
 
 
-def _clone(ref: str, url: str, dest: Path, env: Mapping[str, str], stall: int, say: Callable[[str], None],
-           depth_args: list[str], tag_spec: str, interrupts: _Interrupts) -> None:
+@dataclass(frozen=True)
+class _Fetch:
+    """One `inv source`: the tag, where from, and how git runs (environment, stall limit, interrupts)."""
+
+    ref: str
+    url: str
+    env: Mapping[str, str]
+    stall: int
+    say: Callable[[str], None]
+    depth_args: list[str]
+    tag_spec: str
+    interrupts: _Interrupts
+
+
+def _clone(job: _Fetch, dest: Path) -> None:
     """A new clone in a staging directory, moved into place only when whole.
 
     ``dest`` absent: the staging directory sits beside it and is renamed to it. ``dest`` an
     empty directory (perhaps a mount point or a link): staging sits inside it and its entries
     move up, so the directory itself (owner, mode, mount) stays.
     """
+    ref, url, env, stall, say = job.ref, job.url, job.env, job.stall, job.say
+    depth_args, tag_spec, interrupts = job.depth_args, job.tag_spec, job.interrupts
     into_existing = dest.is_dir()
     made: list[Path] = []
     staging: Path | None = None
@@ -327,9 +343,10 @@ def _clone(ref: str, url: str, dest: Path, env: Mapping[str, str], stall: int, s
     interrupts.deliver()
 
 
-def _update(ref: str, url: str, dest: Path, env: Mapping[str, str], stall: int, say: Callable[[str], None],
-            depth_args: list[str], tag_spec: str, interrupts: _Interrupts) -> None:
+def _update(job: _Fetch, dest: Path) -> None:
     """Fetch the tag into an existing clone, then check it out whole (or not at all)."""
+    ref, url, env, stall, say = job.ref, job.url, job.env, job.stall, job.say
+    depth_args, tag_spec, interrupts = job.depth_args, job.tag_spec, job.interrupts
     action = f"fetching {ref}"
     if _local_git(["status", "--porcelain"], dest, env, action, url):
         raise TreeError(f"{dest} has local changes; refusing to check out {ref} over them",
@@ -366,16 +383,16 @@ def fetch_source(ref: str, url: str, dest: Path, say: Callable[[str], None], dep
     env = git_env(kind, stall)
     tag_spec = f"+refs/tags/{ref}:refs/tags/{ref}"
     depth_args = [f"--depth={depth}"] if depth else []
-    interrupts = _Interrupts()
+    job = _Fetch(ref, url, env, stall, say, depth_args, tag_spec, _Interrupts())
     if dest.exists() and not dest.is_dir():
         raise TreeError(f"{dest} exists and is not a directory", hint="choose another --dest")
     if dest.is_dir() and any(dest.iterdir()):
         if not (dest / ".git").exists():
             raise TreeError(f"{dest} exists and is not a git repository", hint="choose another --dest")
-        _update(ref, url, dest, env, stall, say, depth_args, tag_spec, interrupts)
+        _update(job, dest)
     else:
         say(f"cloning {redact_url(url)} at {ref} into {dest}")
-        _clone(ref, url, dest, env, stall, say, depth_args, tag_spec, interrupts)
+        _clone(job, dest)
     return _local_git(["rev-parse", "HEAD^{commit}"], dest, env, f"reading {dest}", url)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from workspace.tree import _bash_array
+from workspace import shell
+from workspace.shell import function_targets
 
 # golang.sh's lists, in the order hack/make-rules/cross.sh builds them.
 GROUPS = (
@@ -22,48 +23,15 @@ GROUPS = (
     ("test", ("kube::golang::test_targets",), "KUBE_TEST_TARGETS", "TEST"),
     ("test-server", ("kube::golang::server_test_targets",), "KUBE_TEST_SERVER_TARGETS", "SERVER"),
 )
-def _function_body(text: str, function: str) -> str | None:
-    m = re.search(rf"{re.escape(function)}\(\)\s*\{{(.*?)^\}}", text, re.M | re.S)
-    return m.group(1) if m else None
-
-
-def _items(block: str) -> list[str]:
-    out: list[str] = []
-    for line in block.splitlines():
-        out += [tok.strip("\"'") for tok in line.split("#", 1)[0].split()]
-    return out
-
-
-def function_targets(text: str, function: str) -> list[str] | None:
-    """The targets a `*_targets` function echoes on Linux: its `local targets=(...)` plus the
-    `targets+=(...)` lines that apply (unconditional, or under an `OSTYPE == linux*` test)."""
-    body = _function_body(text, function)
-    if body is None:
-        return None
-    m = re.search(r"local\s+targets=\((.*?)\)", body, re.S)
-    if not m:
-        return None
-    targets = _items(m.group(1))
-    condition: list[str] = []
-    for line in body[m.end():].splitlines():
-        s = line.strip()
-        if s.startswith("if "):
-            condition.append(s)
-        elif s == "fi" and condition:
-            condition.pop()
-        elif am := re.match(r"targets\+=\((.*)\)", s):
-            if all(re.search(r"OSTYPE.*==\s*\"?linux", c) for c in condition):
-                targets += _items(am.group(1))
-    return targets
 
 
 def group_targets(text: str, functions: tuple[str, ...], array: str) -> list[str]:
+    """A list as golang.sh makes it: what its ``*_targets`` function echoes, else its ``KUBE_*_TARGETS`` array."""
     for fn in functions:
         found = function_targets(text, fn)
         if found is not None:
             return found
-    return _bash_array(text, array) or []
-
+    return shell.array(text, array) or []
 
 
 GROUP_NAMES: tuple[str, ...] = tuple(g[0] for g in GROUPS)
@@ -80,17 +48,17 @@ def named_group(text: str, name: str) -> list[str]:
 
 def all_targets(text: str) -> list[str]:
     """``KUBE_ALL_TARGETS``: its literal items, with ``${KUBE_*_TARGETS[@]}`` expanded; first-seen order."""
-    items = _bash_array(text, "KUBE_ALL_TARGETS")
+    items = shell.array(text, "KUBE_ALL_TARGETS")
     if items is None:
         return []
     out: dict[str, None] = {}
     for item in items:
-        ref = re.fullmatch(r"\$\{(KUBE_\w+_TARGETS)\[@\]\}", item)
-        if ref and ref.group(1) in _ARRAY_OF:
-            functions, array = _ARRAY_OF[ref.group(1)]
+        ref = shell.array_ref(item)
+        if ref in _ARRAY_OF:
+            functions, array = _ARRAY_OF[ref]
             out.update(dict.fromkeys(group_targets(text, functions, array)))
-        elif ref:
-            out.update(dict.fromkeys(_bash_array(text, ref.group(1)) or []))
+        elif ref and re.fullmatch(r"KUBE_\w+_TARGETS", ref):
+            out.update(dict.fromkeys(shell.array(text, ref) or []))
         else:
             out.setdefault(item, None)
     return list(out)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from common.errors import TreeError
 from common.treefiles import check_regular, read_text
+from workspace import shell
 
 GO_PACKAGE = "k8s.io/kubernetes"
 DEFAULT_ROOT = "kubernetes"
@@ -85,14 +86,16 @@ def detect_era(tree: KubeTree) -> Era:
     root = tree.root
     if (root / "Godeps" / "_workspace" / "src").is_dir():
         return Era.GODEPS
-    has_gopath_tree = "create_gopath_tree" in tree.golang_sh
+    golang = shell.code(tree.golang_sh)
+    has_gopath_tree = "create_gopath_tree" in golang
     if (root / "go.work").is_file() and not has_gopath_tree:
         return Era.WORKSPACE
     if not (root / "go.mod").is_file():
         return Era.GOPATH
     # Trees of ~1.25-1.29 keep GO111MODULE=off in init.sh but build with GO111MODULE=on.
-    if re.search(r"^\s*export\s+GO111MODULE=off\b", tree.init_sh, re.M) and not re.search(
-            r"^[^#\n]*\bGO111MODULE=on\b", tree.golang_sh, re.M):
+    exports_off = any(a.keyword == "export" and a.value == "off"
+                      for a in shell.assignments(tree.init_sh, "GO111MODULE"))
+    if exports_off and not re.search(r"\bGO111MODULE=on\b", golang):
         return Era.GOPATH
     return Era.MODULES
 
@@ -144,41 +147,25 @@ def resolve_root(flag: str | None, environ: Mapping[str, str], config_root: str 
     return (cwd or Path(os.getcwd())) / DEFAULT_ROOT
 
 
-def _bash_array(text: str, name: str) -> list[str] | None:
-    """Items of ``[readonly ]NAME=( ... )`` in a shell file, comments dropped."""
-    m = re.search(rf"^\s*(?:readonly\s+|local\s+|declare\s+-\w+\s+)?{name}=\((.*?)\)", text, re.M | re.S)
-    if not m:
-        return None
-    items: list[str] = []
-    for line in m.group(1).splitlines():
-        line = line.split("#", 1)[0]
-        items.extend(tok.strip("\"'") for tok in line.split())
-    return items
-
-
-def _function_targets(text: str, function: str) -> list[str] | None:
-    """Items of the ``local targets=(...)`` array inside a bash function."""
-    m = re.search(rf"{re.escape(function)}\(\)\s*\{{(.*?)^\}}", text, re.M | re.S)
-    return _bash_array(m.group(1), "targets") if m else None
-
-
 def parse_static_list(golang_sh: str) -> tuple[str, ...]:
     """The static binaries list, whatever the tree calls it."""
     for name in ("KUBE_STATIC_BINARIES", "KUBE_STATIC_LIBRARIES"):
-        items = _bash_array(golang_sh, name)
+        items = shell.array(golang_sh, name)
         if items is not None:
             return tuple(items)
     for function in ("kube::golang::server_static_targets", "kube::golang::static_targets"):
-        items = _function_targets(golang_sh, function)
+        items = shell.function_targets(golang_sh, function)
         if items is not None:
             return tuple(os.path.basename(i) for i in items)
     return ()
 
 
 def parse_minimum_go(golang_sh: str, go_version_file: str | None) -> str | None:
-    m = re.search(r"minimum_go_version=(go[0-9][0-9.]*)", golang_sh)
-    if m:
-        return m.group(1)
+    """verify_go_version's ``minimum_go_version=goX.Y.Z``, else the first line of .go-version."""
+    for assignment in shell.assignments(golang_sh, "minimum_go_version"):
+        m = re.match(r"go[0-9][0-9.]*", assignment.value)
+        if m:
+            return m.group(0)
     if go_version_file and go_version_file.strip():
         v = go_version_file.strip().splitlines()[0].strip()
         return v if v.startswith("go") else f"go{v}"
@@ -189,6 +176,6 @@ def parse_platforms(golang_sh: str) -> tuple[str, ...]:
     """Union of the tree's KUBE_SUPPORTED_*_PLATFORMS lists, in first-seen order."""
     seen: dict[str, None] = {}
     for kind in ("SERVER", "NODE", "CLIENT", "TEST"):
-        for item in _bash_array(golang_sh, f"KUBE_SUPPORTED_{kind}_PLATFORMS") or []:
+        for item in shell.array(golang_sh, f"KUBE_SUPPORTED_{kind}_PLATFORMS") or []:
             seen.setdefault(item, None)
     return tuple(seen)

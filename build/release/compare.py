@@ -28,10 +28,10 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, NoReturn
+from typing import IO, NoReturn
 
 from common.archive import create_exclusive
-from common.errors import KBError, UsageError
+from common.errors import KBError, UsageError, file_op
 
 MAX_LISTED = 10  # names listed per "only on one side" group before "... and N more"
 _CHUNK = 1 << 20
@@ -61,7 +61,7 @@ class Comparison:
         """True when nothing but expected things (the notes) differ."""
         return not self.differences
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """A JSON-able view, for ``--json`` and reports."""
         return {"reference": str(self.reference), "candidate": str(self.candidate), "ok": self.ok,
                 "differences": list(self.differences), "notes": list(self.notes), "counts": dict(self.counts)}
@@ -250,7 +250,7 @@ def _read_image(data: IO[bytes]) -> _Image:
         return _Image(error=f"{type(exc).__name__}: {exc}")
 
 
-def _manifest_tags(manifest: Any) -> tuple[str, ...]:
+def _manifest_tags(manifest: object) -> tuple[str, ...]:
     if not isinstance(manifest, list):
         raise TypeError("manifest.json is not a list")
     tags: list[str] = []
@@ -260,7 +260,7 @@ def _manifest_tags(manifest: Any) -> tuple[str, ...]:
     return tuple(sorted(tags))
 
 
-def _repositories_tags(repositories: Any) -> tuple[str, ...]:
+def _repositories_tags(repositories: object) -> tuple[str, ...]:
     if not isinstance(repositories, dict):
         raise TypeError("repositories is not an object")
     return tuple(sorted(f"{repo}:{tag}" for repo, tags in repositories.items()
@@ -299,7 +299,7 @@ def _extract(tf: tarfile.TarFile, m: tarfile.TarInfo) -> IO[bytes]:
 # --- Comparing ----------------------------------------------------------------------------------
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     """A value on one line, shortened: repr escapes newlines."""
     text = "<missing>" if value is _MISSING else repr(value)
     return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
@@ -338,7 +338,7 @@ def _compare_entries(tb: str, ref: _Scan, cand: _Scan, out: Comparison) -> None:
 _GO_FIELD = re.compile(r'(\w+):"((?:[^"\\]|\\.)*)"')
 
 
-def _raw_fields(run: _Run) -> dict[str, Any] | None:
+def _raw_fields(run: _Run) -> dict[str, object] | None:
     """``--version=raw`` as a mapping, or None when it is not one.
 
     The brief's form is a JSON object; Kubernetes' own verflag prints Go's ``%#v`` of
@@ -405,7 +405,9 @@ def _compare_contents(tb: str, ref: _Scan, cand: _Scan, out: Comparison) -> None
 
 
 def _tarballs(directory: Path, side: str) -> dict[str, Path]:
-    if not directory.is_dir():
+    with file_op("stat"):
+        is_dir = directory.is_dir()
+    if not is_dir:
         raise UsageError(f"{side} {directory} is not a directory", hint=_HINT)
     found = {p.name: p for p in directory.glob("*.tar.gz") if p.is_file()}
     if not found:

@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from common.errors import KBError, UsageError
 from common.outputs import remove_quietly
 from workspace.tree import KubeTree
+
+if TYPE_CHECKING:
+    from images.engine import Engine
 
 # release-images.sh after its build: the tree's own functions, nothing of the user's in the text.
 IMAGES_ONLY_SCRIPT = ("set -o errexit -o nounset -o pipefail; source build/common.sh; source build/lib/release.sh; "
@@ -42,11 +45,11 @@ def packaging_argv(tree: KubeTree, images_only: bool) -> tuple[str, ...]:
 def run_packaging(tree: KubeTree, argv: tuple[str, ...], environ: Mapping[str, str], overlay: Mapping[str, str],
                   log: Path, out: Callable[[str], None]) -> None:
     """The tree's packaging; if it fails (a full disk included), the tarballs it started are removed."""
-    from build.release.process import failed, run_logged
+    from build.release.process import Command, failed, run_logged
 
     with no_partial_tarballs(tree):
-        code = run_logged(argv, cwd=tree.root, env={**environ, **overlay}, overlay=overlay, log=log, out=out,
-                          label="packaging", writes=tree.root / "_output" / "release-tars")
+        code = run_logged(Command(argv, tree.root, environ, overlay, "packaging",
+                                  writes=tree.root / "_output" / "release-tars"), log=log, out=out)
         if code != 0:
             raise failed(f"the tree's packaging ({' '.join(argv[:2])}) failed", code, log)
 
@@ -123,7 +126,7 @@ class ImageResult:
     errors: list[str] | None = None
 
 
-def load_and_push(engine: Any, tars: list[Path], registries: list[str],
+def load_and_push(engine: Engine, tars: list[Path], registries: list[str],
                   say: Callable[[str], None]) -> list[ImageResult]:
     """Load each image tar into the engine under its own tags; push each tag to every registry under the
     same path and tag. Push failures are per image: the others still go."""

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from build.release.modes import Mode, parse_mode
 from common.errors import UsageError
+from workspace import shell
 from workspace.targetlists import GROUPS, group_targets
-from workspace.tree import GO_PACKAGE, KubeTree, _bash_array
+from workspace.tree import GO_PACKAGE, KubeTree
 
-MODES = ("script", "direct", "native")
+MODES = tuple(m.value for m in Mode)  # the words --mode takes
 REMOTE_ROOT = f"/go/src/{GO_PACKAGE}"            # where kube-cross sees the tree (build/common.sh REMOTE_ROOT)
 OUTPUT_SUBPATH = "_output/dockerized"            # KUBE_OUTPUT_SUBPATH of containerized builds
 # KUBE_GIT_VERSION_FILE: where release.sh (v1.20 and v1.35 alike) writes it, so the source tarball
@@ -50,15 +52,19 @@ class TargetGroup:
 
 @dataclass(frozen=True)
 class ReleaseRequest:
-    """What the user asked for."""
+    """What the user asked for: `inv release`'s flags, checked by `check_request`."""
 
-    mode: str = "script"
-    quick: bool = False
-    platforms: tuple[str, ...] = ()
-    images_only: bool = False
-    conformance: bool = False
-    push: tuple[str, ...] = ()
-    docker_host: str | None = None
+    mode: Mode = Mode.SCRIPT
+    quick: bool = False                   # like `make quick-release`
+    platforms: tuple[str, ...] = ()       # os/arch; empty: the tree's own lists
+    images_only: bool = False             # like `make quick-release-images`
+    conformance: bool = False             # also the conformance image
+    push: tuple[str, ...] = ()            # registries (HOST[:PORT][/PATH]) to push the server images to
+    docker_host: str | None = None        # the engine (default $DOCKER_HOST)
+    mirrors: tuple[str, ...] = ()         # registries to pull the build's images from (as `inv images`)
+    layout: str = "nested"                # the mirrors' layout (as `inv images`)
+    skip_images: bool = False             # don't pull or retag the images first
+    report_path: Path | None = None       # where the JSON report goes (default: in release-tars)
 
     @property
     def run_tests(self) -> bool:
@@ -67,9 +73,7 @@ class ReleaseRequest:
 
 def check_request(req: ReleaseRequest) -> ReleaseRequest:
     """Refuse bad input before anything runs."""
-    if req.mode not in MODES:
-        raise UsageError(f"--mode {req.mode!r}: choose one of {', '.join(MODES)}",
-                         hint="native builds on this host, direct runs kube-cross, script runs build/release.sh")
+    req = replace(req, mode=parse_mode(req.mode))  # a word from invoke.yaml or a caller becomes its Mode
     for p in req.platforms:
         if not re.fullmatch(r"[a-z0-9]+/[a-z0-9]+", p):
             raise UsageError(f"--platform {p!r}: expected os/arch, e.g. linux/arm64")
@@ -97,7 +101,7 @@ def platforms_by_kind(tree: KubeTree, environ: Mapping[str, str]) -> dict[str, t
     """kube::golang::setup_platforms: KUBE_BUILD_PLATFORMS intersected (sorted, as `sort | uniq -d`
     leaves it), else KUBE_FASTBUILD=true → linux/amd64, else each supported list."""
     text = tree.golang_sh
-    supported = {k: tuple(_bash_array(text, f"KUBE_SUPPORTED_{k}_PLATFORMS") or ())
+    supported = {k: tuple(shell.array(text, f"KUBE_SUPPORTED_{k}_PLATFORMS") or ())
                  for k in ("SERVER", "NODE", "CLIENT", "TEST")}
     requested = environ.get("KUBE_BUILD_PLATFORMS", "").split()
     if requested:

@@ -11,10 +11,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from build.progress import HEARTBEAT_SECONDS, Heartbeat, PhaseClock
+from build.progress import PhaseClock
 from common.errors import KBError, exit_code_of
+from common.progress import HEARTBEAT_SECONDS, Heartbeat
 from common.redact import redact
 
 _NO_SPACE = "No space left on device"
@@ -39,14 +41,27 @@ def _no_space(label: str, code: int, lines: list[str], log_error: OSError | None
                    code=exit_code_of(code) if code else 1)
 
 
-def run_logged(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], overlay: Mapping[str, str],
-               log: Path, out: Callable[[str], None], label: str,
-               on_interrupt: Callable[[], None] | None = None,
-               heartbeat: float = HEARTBEAT_SECONDS, writes: Path | None = None) -> int:
-    """Run ``argv``; every line goes to ``out`` and ``log`` (appended), credentials in URLs as ***.
+@dataclass(frozen=True)
+class Command:
+    """One of the tree's scripts to run: ``argv`` in ``cwd`` with ``environ`` and kbuild's ``overlay`` on top
+    (the overlay is what the log records); ``label`` names the step, ``writes`` the directory it writes."""
+
+    argv: Sequence[str]
+    cwd: Path
+    environ: Mapping[str, str]
+    overlay: Mapping[str, str]
+    label: str
+    writes: Path | None = None
+
+
+def run_logged(command: Command, *, log: Path, out: Callable[[str], None],
+               on_interrupt: Callable[[], None] | None = None, heartbeat: float = HEARTBEAT_SECONDS) -> int:
+    """Run the command; every line goes to ``out`` and ``log`` (appended), credentials in URLs as ***.
     Returns the exit code. A full disk (the tool says so, or the log can't be written) is one error
-    naming the file and the step (``label``); ``writes`` is the directory named when nothing better is."""
+    naming the file and the step (its label); its ``writes`` is the directory named when nothing better is."""
     from common.outputs import os_failure
+
+    argv, overlay, label = command.argv, command.overlay, command.label
 
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +83,8 @@ def run_logged(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], overla
 
     try:
         keep(f"# {' '.join(argv)}\n# env: {json.dumps(dict(overlay), sort_keys=True)}\n")
-        code = _follow(argv, cwd, env, out, label, on_interrupt, heartbeat, keep)
+        code = _follow(argv, command.cwd, {**command.environ, **overlay}, out, label, on_interrupt, heartbeat,
+                       keep)
     finally:
         try:
             fh.close()
@@ -76,7 +92,7 @@ def run_logged(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], overla
             log_error = log_error or exc
     if any(_NO_SPACE in line for line in full) or (log_error is not None
                                                      and log_error.errno in (errno.ENOSPC, errno.EDQUOT)):
-        raise _no_space(label, code, full, log_error, log, writes)
+        raise _no_space(label, code, full, log_error, log, command.writes)
     if log_error is not None:
         raise os_failure(log_error, f"write the log of {label}", log, name_given=True)
     return code

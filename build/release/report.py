@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from common.errors import KBError
 from common.outputs import translate_os_errors, write_file
@@ -44,23 +44,31 @@ class Phases:
         return round(sum(self.seconds.values()), 1)
 
 
+class Tarball(TypedDict):
+    """One tarball the release wrote, as SHA256SUMS and the report list it."""
+
+    name: str
+    size: int
+    sha256: str
+
+
 @dataclass
 class ReleaseResult:
     code: int
     log: Path
-    tarballs: list[dict[str, Any]] = field(default_factory=list)
+    tarballs: list[Tarball] = field(default_factory=list)
     seconds: float = 0.0
     report: Path | None = None
-    images: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, object]] = field(default_factory=list)
     mode: str = "script"
 
 
-def write_sums(tars: Path) -> list[dict[str, Any]]:
+def write_sums(tars: Path) -> list[Tarball]:
     """SHA256SUMS beside the tarballs (sha256sum format); returns their names, sizes and digests."""
-    entries = []
+    entries: list[Tarball] = []
     with translate_os_errors("read the tarball", tars):
         for tar in sorted(tars.glob("*.tar.gz")):
-            entries.append({"name": tar.name, "size": tar.stat().st_size, "sha256": sha256_of(tar)})
+            entries.append(Tarball(name=tar.name, size=tar.stat().st_size, sha256=sha256_of(tar)))
     if not entries:
         raise KBError(f"the release finished but wrote no tarballs to {tars}")
     write_file(tars / "SHA256SUMS", "".join(f"{e['sha256']}  {e['name']}\n" for e in entries),
@@ -76,7 +84,7 @@ def clear_sums(tars: Path) -> None:
             sums.unlink()
 
 
-def write_report(path: Path, body: dict[str, Any], *, root: Path | None = None, user_named: bool = False) -> Path:
+def write_report(path: Path, body: Mapping[str, object], *, root: Path | None = None, user_named: bool = False) -> Path:
     """The JSON report, whole or not at all; credentials in any URL it quotes become ***.
     A ``--report`` path's directory must exist; the default one (release-tars) is made."""
     text = json.dumps(redact_data(body), indent=2, default=str) + "\n"

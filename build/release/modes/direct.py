@@ -4,17 +4,30 @@ Each container is removed on success, on failure and on Ctrl-C."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from build.progress import Heartbeat
-from build.release.plan import ContainerSpec
-from common.errors import KBError
+from build.release.modes import Mode
+from build.release.modes.base import (
+    PackagesOnThisHost,
+    Preflight,
+    ReleaseRun,
+    build_then_package,
+)
+from build.release.plan import ContainerSpec, is_local_engine
+from common.checks import Check
+from common.errors import KBError, UsageError
+from common.progress import Heartbeat
 from common.redact import redact
 
+if TYPE_CHECKING:
+    from images.engine import Engine
 
-def run_all(engine: Any, specs: list[ContainerSpec], log: Path, out: Callable[[str], None]) -> None:
+
+def run_all(engine: Engine, specs: list[ContainerSpec], log: Path, out: Callable[[str], None]) -> None:
     """Run each container in turn; the first failure raises with its exit code and the log."""
     import errno
 
@@ -35,7 +48,7 @@ def run_all(engine: Any, specs: list[ContainerSpec], log: Path, out: Callable[[s
                          hint="the lines above say why")
 
 
-def run_one(engine: Any, spec: ContainerSpec, log: Path, out: Callable[[str], None]) -> int:
+def run_one(engine: Engine, spec: ContainerSpec, log: Path, out: Callable[[str], None]) -> int:
     """docker run --rm, followed live: create, start, stream the logs, wait, always remove."""
     from docker.errors import APIError, NotFound
 
@@ -78,3 +91,38 @@ def run_one(engine: Any, spec: ContainerSpec, log: Path, out: Callable[[str], No
             api.remove_container(cid, force=True)
         except Exception:  # noqa: BLE001 - the engine may be gone; nothing more to do
             pass
+
+
+def _build(run: ReleaseRun, build_env: dict[str, str]) -> None:
+    """`make cross` (and the tests) in the tree's kube-cross, the tree and the host's GOCACHE mounted."""
+    from build.release.plan import direct_specs, host_gocache
+
+    if run.cross is None:
+        raise UsageError("this tree names no kube-cross image: direct mode has nothing to run",
+                         hint="use --mode native")
+    if run.engine is None:  # the preflight's engine row stops a release without one before this
+        raise KBError("direct mode needs an engine and none answered",
+                      hint="start dockerd or set DOCKER_HOST / --docker-host")
+    rootless = "rootless" in " ".join(run.engine.info().get("SecurityOptions") or [])
+    uid_gid = None if rootless else f"{os.getuid()}:{os.getgid()}"
+    cache = host_gocache(run.env)
+    cache.mkdir(parents=True, exist_ok=True)
+    specs = direct_specs(run.tree, run.req, run.cross.ref.short, build_env, gocache=cache, uid_gid=uid_gid,
+                         name_base=f"kbuild-cross-{os.getpid()}")
+    run_all(run.engine, specs, run.log, run.out)
+
+
+@dataclass(frozen=True)
+class DirectMode(PackagesOnThisHost):
+    """kube-cross run directly (no rsync, no published port), then the tree's packaging on this host."""
+
+    mode: Mode = Mode.DIRECT
+    runs_kube_cross: bool = True
+
+    def engine_checks(self, pre: Preflight) -> list[Check]:
+        return [Check.of("local engine", is_local_engine(pre.host), f"{pre.host or 'the default socket'}"
+                         " (direct mode bind-mounts the tree, which must be on the engine's machine)",
+                         "use --mode script (rsync to a remote engine) or --mode native")]
+
+    def release(self, run: ReleaseRun) -> dict[str, str]:
+        return build_then_package(run, _build)
