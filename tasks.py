@@ -170,17 +170,18 @@ ENGINE_HELP = "engine to use (default $DOCKER_HOST, else the local socket)"
 
 def _images_request(c: Context, *, mirror: list[str] | None = None, layout: str = "", only: list[str] | None = None,
                     force: bool = False, lock: bool = False, lock_file: str = "",
-                    docker_host: str | None = None) -> images_driver.ImagesRequest:
+                    docker_host: str | None = None, platform: list[str] | None = None) -> images_driver.ImagesRequest:
     """The flags with images.* from invoke.yaml filled in."""
     from images.driver import ImagesRequest
 
     cfg = c.config.get("images", {})
     return ImagesRequest(mirrors=tuple(as_list(mirror) or as_list(cfg.get("mirrors"))),
                          layout=layout or cfg.get("layout") or "nested", only=tuple(as_list(only)), force=force,
-                         lock=lock, lock_file=lock_file, docker_host=docker_host)
+                         lock=lock, lock_file=lock_file, docker_host=docker_host,
+                         platforms=tuple(as_list(platform)))
 
 
-@task(name="sync", default=True, iterable=["mirror", "only"], help={
+@task(name="sync", default=True, iterable=["mirror", "only", "platform"], help={
     "kube_root": KUBE_ROOT_HELP,
     "list": "print the image set this tree's build uses (read from the tree; no network, no engine); "
             "same as `inv images.list`",
@@ -196,11 +197,13 @@ def _images_request(c: Context, *, mirror: list[str] | None = None, layout: str 
     "lock_file": LOCK_FILE_HELP,
     "env": "print the environment a release build needs to use these images offline; same as `inv images.env`",
     "docker_host": ENGINE_HELP,
+    "platform": "os/arch (repeatable): pull each image's variant for it by digest from its source's index and "
+                "check the image says that platform; one tag holds one variant, so the last platform stays tagged",
 })
 def images_sync(c: Context, kube_root: str | None = None, list: bool = False, json: bool = False,
                 mirror: list[str] | None = None, layout: str = "", only: list[str] | None = None,
                 force: bool = False, save: str = "", load: str = "", lock: bool = False, lock_file: str = "",
-                env: bool = False, docker_host: str | None = None) -> None:
+                env: bool = False, docker_host: str | None = None, platform: list[str] | None = None) -> None:
     """Make the tree's build images present under the names the build uses (pull, or mirror and retag)."""
     from common.errors import UsageError
     from images import driver
@@ -208,7 +211,7 @@ def images_sync(c: Context, kube_root: str | None = None, list: bool = False, js
     if save and load:
         raise UsageError("--save and --load go in separate runs")
     req = _images_request(c, mirror=mirror, layout=layout, only=only, force=force, lock=lock, lock_file=lock_file,
-                          docker_host=docker_host)
+                          docker_host=docker_host, platform=platform)
     tree = _tree(c, kube_root)
     if list:
         driver.list_images(tree, os.environ, req, json_output=json)

@@ -7,7 +7,6 @@ or with ``oci+http://``); ``s3://BUCKET[/PREFIX]`` is S3 or an S3-compatible sto
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from common.errors import UsageError
+from registry.client import is_loopback
 
 
 class CacheMode(StrEnum):
@@ -55,18 +55,6 @@ class Remote:
     def base(self) -> str:
         """The registry's API root, e.g. http://127.0.0.1:5000 (oci only)."""
         return f"{self.scheme}://{self.host}"
-
-
-def is_loopback(host: str) -> bool:
-    """localhost, 127.0.0.0/8 and ::1: where docker (and kbuild) talk plain HTTP to a registry."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_mode(mode: str, where: str = "--remote-cache-mode") -> CacheMode:

@@ -8,18 +8,16 @@ Credentials come from docker's config (``$DOCKER_CONFIG/config.json`` or ``~/.do
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from cache.config import Remote
-from cache.store import CONNECT_TIMEOUT, CORRUPT, DENIED, READ_TIMEOUT, SERVER, UNREACHABLE, StoreError
+from cache.store import CORRUPT, SERVER, UNREACHABLE, StoreError
 
 if TYPE_CHECKING:
     import requests
@@ -30,7 +28,6 @@ LAYER_TYPE = "application/vnd.kbuild.gocache.output.v1"
 EMPTY_CONFIG = b"{}"
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 ACTION_ANNOTATION = "dev.kbuild.gocache.action"
-RETRY_5XX = (0.2, 0.6)  # pauses before repeating a GET/HEAD that got a 5xx
 
 
 def manifest_for(action: str, output: str, size: int) -> bytes:
@@ -56,124 +53,30 @@ def output_of(manifest: bytes) -> tuple[str, int]:
     return digest[7:], size
 
 
-def docker_auth(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """(user, secret) for ``host`` from docker's config.json ``auths``, as docker finds it."""
-    base = environ.get("DOCKER_CONFIG") or str(Path(environ.get("HOME", "~")).expanduser() / ".docker")
-    try:
-        data = json.loads((Path(base) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    auths = data.get("auths") if isinstance(data, dict) else None
-    if not isinstance(auths, dict):
-        return None
-    for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v2/", f"http://{host}/v2/"):
-        item = auths.get(key)
-        if not isinstance(item, dict):
-            continue
-        if isinstance(item.get("auth"), str) and item["auth"]:
-            try:
-                user, _, secret = base64.b64decode(item["auth"]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                continue
-            return user, secret
-        if isinstance(item.get("username"), str) and isinstance(item.get("password"), str):
-            return item["username"], item["password"]
-    return None
-
-
-_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-
-
 class OciStore:
     """The registry named by ``remote``; thread-safe (one requests session, a lock for the token)."""
 
     def __init__(self, remote: Remote, environ: Mapping[str, str] = os.environ) -> None:
-        import requests
+        from registry.client import Repository
 
         self.remote = remote
-        self.api = f"{remote.base}/v2/{remote.repo}"
-        self.session = requests.Session()
-        self.session.trust_env = False  # never via a proxy from the environment: the registry is named
-        self.creds = docker_auth(remote.host, environ)
-        self.token: str | None = None
-        self._lock = threading.Lock()
+        self.repository = Repository(remote.host, remote.repo, environ, scheme=remote.scheme, push=remote.writes)
+        self.api = self.repository.api
         self._config_pushed = False
         # One push per digest at a time: distribution answers 500 ("invalid checksum digest format")
         # to a HEAD that reads a blob link another request of ours is writing.
         self._pushing: dict[str, threading.Lock] = {}
         self._pushing_lock = threading.Lock()
 
-    # -- HTTP with auth and error kinds ----------------------------------------------------------
     def _request(self, method: str, url: str, *, stream: bool = False, ok: tuple[int, ...] = (200,),
                  data: bytes | BinaryIO | None = None, headers: dict[str, str] | None = None) -> requests.Response:
-        import requests
+        """The registry's answer; its failures as the cache's StoreError of the same kind."""
+        from registry.client import RegistryError
 
-        authed, retries = False, 0
-        for _attempt in range(2 + len(RETRY_5XX)):  # one answer to a challenge, then the 5xx retries
-            sent = dict(headers or {})
-            if self.token:
-                sent["Authorization"] = f"Bearer {self.token}"
-            elif self.creds:
-                raw = base64.b64encode(f"{self.creds[0]}:{self.creds[1]}".encode()).decode()
-                sent["Authorization"] = f"Basic {raw}"
-            try:
-                resp = self.session.request(method, url, headers=sent, stream=stream, data=data,
-                                            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True)
-            except requests.RequestException as exc:
-                raise StoreError(UNREACHABLE, f"{self.remote.host}: {_reason(exc)}") from None
-            if resp.status_code == 401 and not authed and self._authenticate(resp):
-                authed = True
-                continue
-            if resp.status_code in ok or resp.status_code == 404:
-                return resp
-            resp.close()
-            if resp.status_code >= 500 and method in ("GET", "HEAD") and retries < len(RETRY_5XX):
-                # A read is safe to repeat: registries have transient 500s.
-                time.sleep(RETRY_5XX[retries])
-                retries += 1
-                continue
-            if resp.status_code >= 500:
-                raise StoreError(SERVER, f"{self.remote.host} answered {resp.status_code} to {method}")
-            if method in ("PUT", "POST", "PATCH") and resp.status_code in (401, 403, 405):
-                raise StoreError(DENIED, f"{self.remote.host} refused a write ({resp.status_code}: "
-                                         f"{_error_code(resp) or 'read-only or no push right'})")
-            if resp.status_code in (401, 403):
-                raise StoreError(DENIED, f"{self.remote.host} refused a read ({resp.status_code}); "
-                                         "docker login to it, or check the repository name")
-            raise StoreError(SERVER, f"{self.remote.host} answered {resp.status_code} to {method}")
-        raise AssertionError("unreachable")
-
-    def _authenticate(self, resp: requests.Response) -> bool:
-        """Follow a Bearer challenge to the token service (with docker's credentials, if any)."""
-        import requests
-
-        header = resp.headers.get("WWW-Authenticate", "")
-        resp.close()
-        if header.lower().startswith("basic"):
-            return False  # basic auth: the credentials (if any) were already sent
-        fields = dict(_CHALLENGE.findall(header))
-        realm = fields.get("realm")
-        if not header.lower().startswith("bearer") or not realm:
-            return False
-        scope = f"repository:{self.remote.repo}:pull" + (",push" if self.remote.writes else "")
-        params = {"service": fields.get("service", ""), "scope": scope}
-        with self._lock:
-            try:
-                got = self.session.get(realm, params=params, auth=self.creds,
-                                       timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
-            except requests.RequestException as exc:
-                raise StoreError(UNREACHABLE, f"token service of {self.remote.host}: {_reason(exc)}") from None
-            if got.status_code != 200:
-                raise StoreError(DENIED, f"token service of {self.remote.host} answered {got.status_code}")
-            try:
-                body = got.json()
-            except ValueError:
-                raise StoreError(SERVER, f"token service of {self.remote.host} sent no JSON") from None
-            token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token:
-                raise StoreError(SERVER, f"token service of {self.remote.host} sent no token")
-            self.token = token
-        return True
+        try:
+            return self.repository.request(method, url, stream=stream, ok=ok, data=data, headers=headers)
+        except RegistryError as exc:
+            raise StoreError(exc.kind, exc.message) from None
 
     # -- the store ---------------------------------------------------------------------------------
     def ping(self) -> None:
@@ -197,11 +100,13 @@ class OciStore:
                                           "does not have")
             import requests
 
+            from registry.client import reason
+
             try:
                 for chunk in resp.iter_content(1 << 20):
                     dest.write(chunk)
             except requests.RequestException as exc:
-                raise StoreError(UNREACHABLE, f"{self.remote.host}: {_reason(exc)}") from None
+                raise StoreError(UNREACHABLE, f"{self.remote.host}: {reason(exc)}") from None
 
     def _has_blob(self, digest: str) -> bool:
         resp = self._request("HEAD", f"{self.api}/blobs/{digest}")
@@ -260,24 +165,3 @@ class OciStore:
                 self._request("DELETE", location, ok=(204, 200, 202)).close()
             except StoreError:
                 pass  # cancelling is a courtesy: an abandoned upload is purged by the registry
-
-
-def _error_code(resp: requests.Response) -> str:
-    try:
-        errors = resp.json().get("errors") or []
-        return str(errors[0].get("code", "")) if errors else ""
-    except (ValueError, AttributeError, IndexError):
-        return ""
-
-
-def _reason(exc: BaseException) -> str:
-    """A short cause without the URL's details: 'connection refused', 'timed out', ..."""
-    text = str(exc)
-    for needle, say in (("Read timed out", "no answer within the read timeout"),
-                        ("timed out", "timed out"), ("Connection refused", "connection refused"),
-                        ("Name or service not known", "unknown host"), ("reset by peer", "connection reset"),
-                        ("RemoteDisconnected", "connection closed without an answer"),
-                        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted")):
-        if needle in text:
-            return say
-    return type(exc).__name__

@@ -14,6 +14,7 @@ from common.errors import KBError, UsageError
 from images import sync
 from images.engine import Engine
 from images.lock import read_lock, write_lock
+from images.platforms import Platform, parse_platform
 from images.progress import make_progress
 from images.refs import LAYOUTS, check_mirror
 from images.resolve import ImageSpec, as_json, resolve
@@ -81,6 +82,7 @@ class ImagesRequest:
     lock: bool = False              # write the resolved names and digests to the lock file
     lock_file: str = ""             # the lock file (default $KBUILD_IMAGES_LOCK, else ./images.lock)
     docker_host: str | None = None  # the engine (default $DOCKER_HOST, else the local socket)
+    platforms: tuple[str, ...] = () # each image's variant for these platforms, from the sources' indexes
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,11 @@ class _Selected:
 
 def _select(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) -> _Selected:
     """Bad input is refused here, before the engine is contacted."""
-    req = replace(req, mirrors=tuple(check_mirror(m) for m in req.mirrors))
+    req = replace(req, mirrors=tuple(check_mirror(m) for m in req.mirrors),
+                  platforms=tuple(dict.fromkeys(str(parse_platform(p)) for p in req.platforms)))
+    if req.lock and req.platforms:
+        raise UsageError("--lock pins one digest per image, --platform pulls one per platform: not both",
+                         hint="lock without --platform (the indexes' digests), then pull the variants")
     if req.layout not in LAYOUTS:
         raise UsageError(f"--layout {req.layout!r}: choose nested or flat")
     lock_path = Path(req.lock_file or sync_lock_default(environ))
@@ -120,8 +126,13 @@ def sync_images(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) 
     """`inv images`: pull, or mirror and retag, every image; print the table; lock when asked."""
     chosen = _select(tree, environ, req)
     engine = Engine.connect(environ, chosen.req.docker_host)
-    with make_progress() as progress:
-        outcomes = sync.run_all(engine, _plan(chosen), progress)
+    outcomes: list[sync.Outcome] = []
+    # One tag holds one variant: the platforms go one after the other, the last one stays tagged.
+    for platform in chosen.req.platforms or (None,):
+        tasks = _plan(chosen, parse_platform(platform) if platform else None)
+        with make_progress() as progress:
+            done = sync.run_all(engine, tasks, progress)
+        outcomes += [replace(o, name=f"{o.name} ({platform})") for o in done] if platform else done
     return _report(engine, chosen, outcomes)
 
 
@@ -156,9 +167,10 @@ def run(tree: KubeTree, environ: Mapping[str, str], *, mirrors: list[str] | None
                                                     only=tuple(only or ()), docker_host=docker_host))
 
 
-def _plan(chosen: _Selected) -> list[sync.ImageTask]:
+def _plan(chosen: _Selected, platform: Platform | None = None) -> list[sync.ImageTask]:
     req = chosen.req
-    return sync.plan(chosen.specs, list(req.mirrors), req.layout, chosen.pins, req.force)
+    tasks = sync.plan(chosen.specs, list(req.mirrors), req.layout, chosen.pins, req.force)
+    return [replace(t, platform=platform) for t in tasks] if platform else tasks
 
 
 def _report(engine: Engine, chosen: _Selected, outcomes: list[sync.Outcome]) -> list[sync.Outcome]:

@@ -9,13 +9,15 @@ the canonical name. Failures are per image; the others still finish.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from common.errors import UsageError
+from common.errors import KBError, UsageError
 from images.engine import Engine, EngineError, EngineGone, RegistryError, repo_digests
+from images.platforms import Platform
 from images.refs import ImageRef, mirror_ref
 from images.resolve import ImageSpec
 
@@ -30,6 +32,7 @@ class ImageTask:
     sources: tuple[ImageRef, ...]
     locked: str = ""
     force: bool = False
+    platform: Platform | None = None   # this platform's variant, read from the source's index
 
 
 @dataclass
@@ -82,49 +85,20 @@ def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], 
     canonical = task.spec.ref
     out = Outcome(canonical.name)
     start = time.monotonic()
-    local = _local_digests(engine, canonical.short)
-    if local and not task.force:
-        _, digests = local
-        if not task.locked or task.locked in digests:
-            out.action, out.source = "present", "local"
-            out.digest = task.locked or (sorted(digests)[0] if digests else "")
-            report(canonical.name, "present", 0)
-            return out
-        out.tried.append(f"local copy has {', '.join(sorted(digests)) or 'no registry digest'}, "
-                         f"lock wants {task.locked}")
+    if _present(engine, task, out):
+        report(canonical.name, "present", 0)
+        return out
     for source in task.sources:
         label = source.name
         try:
-            report(canonical.name, f"resolving {label}", out.bytes)
-            digest = engine.remote_digest(label)
-            if task.locked and digest != task.locked:
-                out.tried.append(f"{label}: serves {digest}, lock wants {task.locked}")
-                continue
-            layers: dict[str, int] = {}
-
-            def on_event(event: dict[str, object], label: str = label, layers: dict[str, int] = layers) -> None:
-                detail = event.get("progressDetail")
-                total = detail.get("total") if isinstance(detail, dict) else None
-                if event.get("id") and isinstance(total, int) and total:
-                    layers[str(event["id"])] = total
-                status = str(event.get("status", ""))
-                if status.startswith(("Downloading", "Extracting", "Pull complete", "Download complete")):
-                    report(canonical.name, f"pulling {label}", sum(layers.values()))
-
-            report(canonical.name, f"pulling {label}", 0)
-            engine.pull(source.repository, digest, on_event)
-            pulled = engine.image(f"{source.repository}@{digest}")
-            if pulled is None or repo_digests(pulled).get(_docker_repo(source)) != digest:
-                out.tried.append(f"{label}: the engine does not hold {digest} after the pull")
-                continue
-            engine.tag(pulled["Id"], _docker_repo(canonical), canonical.tag)
-            out.action = "pulled" if source == canonical else "retagged"
-            out.source, out.digest, out.bytes = label, digest, sum(layers.values())
-            out.seconds = time.monotonic() - start
-            report(canonical.name, out.action, out.bytes)
-            return out
+            if _from_source(engine, task, source, out, report):
+                out.seconds = time.monotonic() - start
+                report(canonical.name, out.action, out.bytes)
+                return out
         except RegistryError as exc:
             out.tried.append(exc.message if exc.kind == "stalled" else f"{label}: {exc.kind} ({exc.detail})")
+        except KBError as exc:  # the source's index has no variant for the platform, or can't be read
+            out.tried.append(exc.message)
         except EngineGone:
             raise  # no other source can help: the run stops with the engine's one line
         except EngineError as exc:
@@ -134,6 +108,83 @@ def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], 
     out.seconds = time.monotonic() - start
     report(canonical.name, "failed", out.bytes)
     return out
+
+
+def _present(engine: Engine, task: ImageTask, out: Outcome) -> bool:
+    """The canonical name is there already (with the locked digest, for the asked platform): nothing to do."""
+    canonical = task.spec.ref
+    local = _local_digests(engine, canonical.short)
+    if local and task.platform is not None and not _is_for(engine.image(canonical.short), task.platform):
+        out.tried.append(f"local copy is not the {task.platform} variant")
+        return False
+    if not local or task.force:
+        return False
+    _, digests = local
+    if not task.locked or task.locked in digests:
+        out.action, out.source = "present", "local"
+        out.digest = task.locked or (sorted(digests)[0] if digests else "")
+        return True
+    out.tried.append(f"local copy has {', '.join(sorted(digests)) or 'no registry digest'}, "
+                     f"lock wants {task.locked}")
+    return False
+
+
+def _from_source(engine: Engine, task: ImageTask, source: ImageRef, out: Outcome,
+                 report: Callable[[str, str, int], None]) -> bool:
+    """Resolve, pull by digest, check, tag the canonical name; False (with the reason noted) to try the next."""
+    canonical, label = task.spec.ref, source.name
+    report(canonical.name, f"resolving {label}", out.bytes)
+    digest = _digest_for(engine, task, source)
+    if task.locked and task.platform is None and digest != task.locked:
+        out.tried.append(f"{label}: serves {digest}, lock wants {task.locked}")
+        return False
+    layers: dict[str, int] = {}
+
+    def on_event(event: dict[str, object]) -> None:
+        detail = event.get("progressDetail")
+        total = detail.get("total") if isinstance(detail, dict) else None
+        if event.get("id") and isinstance(total, int) and total:
+            layers[str(event["id"])] = total
+        status = str(event.get("status", ""))
+        if status.startswith(("Downloading", "Extracting", "Pull complete", "Download complete")):
+            report(canonical.name, f"pulling {label}", sum(layers.values()))
+
+    report(canonical.name, f"pulling {label}", 0)
+    engine.pull(source.repository, digest, on_event)
+    pulled = engine.image(f"{source.repository}@{digest}")
+    if pulled is None or repo_digests(pulled).get(_docker_repo(source)) != digest:
+        out.tried.append(f"{label}: the engine does not hold {digest} after the pull")
+        return False
+    if task.platform is not None and not _is_for(pulled, task.platform):
+        out.tried.append(f"{label}: {digest} is listed for {task.platform} but is an image for {_platform_of(pulled)}")
+        return False
+    engine.tag(pulled["Id"], _docker_repo(canonical), canonical.tag)
+    out.action = "pulled" if source == canonical else "retagged"
+    out.source, out.digest, out.bytes = label, digest, sum(layers.values())
+    return True
+
+
+def _digest_for(engine: Engine, task: ImageTask, source: ImageRef) -> str:
+    """The digest to pull: the platform's entry in the source's index, else what the registry serves."""
+    if task.platform is None:
+        return engine.remote_digest(source.name)
+    from images.platforms import variant_of
+
+    return variant_of(source, task.platform, os.environ).digest
+
+
+def _platform_of(image: Mapping[str, object] | None) -> str:
+    from images.platforms import config_platform
+
+    found = config_platform(image or {})
+    return str(found) if found else "an unknown platform"
+
+
+def _is_for(image: Mapping[str, object] | None, platform: Platform) -> bool:
+    """Does the engine's image (its inspect) say it is for ``platform``?"""
+    from images.platforms import config_platform
+
+    return image is not None and config_platform(image) == platform
 
 
 def _docker_repo(ref: ImageRef) -> str:
