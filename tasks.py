@@ -183,8 +183,8 @@ def _images_request(c: Context, *, mirror: list[str] | None = None, layout: str 
 
 @task(name="sync", default=True, iterable=["mirror", "only", "platform"], help={
     "kube_root": KUBE_ROOT_HELP,
-    "list": "print the image set this tree's build uses (read from the tree; no network, no engine); "
-            "same as `inv images.list`",
+    "list": "print the image set this tree's build uses (read from the tree; no engine; with --mirror, also "
+            "each mirror's digests per platform); same as `inv images.list`",
     "json": "with --list: print JSON",
     "mirror": MIRROR_HELP,
     "layout": LAYOUT_HELP,
@@ -213,8 +213,10 @@ def images_sync(c: Context, kube_root: str | None = None, list: bool = False, js
     req = _images_request(c, mirror=mirror, layout=layout, only=only, force=force, lock=lock, lock_file=lock_file,
                           docker_host=docker_host, platform=platform)
     tree = _tree(c, kube_root)
-    if list:
-        driver.list_images(tree, os.environ, req, json_output=json)
+    if list:  # only the mirrors named here are asked (as `inv images.list`)
+        from dataclasses import replace
+
+        driver.list_images(tree, os.environ, replace(req, mirrors=tuple(as_list(mirror))), json_output=json)
     elif env:
         driver.print_env(tree, os.environ, req)
     elif load:
@@ -225,16 +227,24 @@ def images_sync(c: Context, kube_root: str | None = None, list: bool = False, js
         driver.sync_images(tree, os.environ, req)
 
 
-@task(name="list", iterable=["only"], help={
+@task(name="list", iterable=["only", "mirror"], help={
     "kube_root": KUBE_ROOT_HELP,
     "json": "print JSON",
     "only": ONLY_HELP,
+    "mirror": "also ask this mirror (HOST[:PORT][/PATH]) what it holds for each image: its digest and, for a "
+              "multi-platform index, each platform's digest; repeatable",
+    "layout": LAYOUT_HELP,
 })
-def images_list(c: Context, kube_root: str | None = None, json: bool = False, only: list[str] | None = None) -> None:
-    """Print the image set this tree's build uses (read from the tree; no network, no engine)."""
+def images_list(c: Context, kube_root: str | None = None, json: bool = False, only: list[str] | None = None,
+                mirror: list[str] | None = None, layout: str = "") -> None:
+    """Print the image set this tree's build uses (read from the tree; no engine; the network only with --mirror)."""
+    from dataclasses import replace
+
     from images.driver import list_images
 
-    list_images(_tree(c, kube_root), os.environ, _images_request(c, only=only), json_output=json)
+    # Only mirrors named here are asked: a plain list stays offline even with images.mirrors configured.
+    req = replace(_images_request(c, only=only, mirror=mirror, layout=layout), mirrors=tuple(as_list(mirror)))
+    list_images(_tree(c, kube_root), os.environ, req, json_output=json)
 
 
 @task(name="env", iterable=["only"], help={
@@ -291,7 +301,12 @@ MODE_HELP = ("script: the tree's build/release.sh; direct: kube-cross run direct
              "(default: release.mode in invoke.yaml, else script)")
 
 
-@task(iterable=["platform", "mirror", "push"], help={
+ENGINES_HELP = ("engine to build on (repeatable; tcp://HOST:PORT, ssh://USER@HOST, unix:///PATH): --mode direct "
+                "spreads the platforms over them, one per engine at a time, and packages here "
+                "(default: release.engines in invoke.yaml)")
+
+
+@task(iterable=["platform", "mirror", "push", "engine"], help={
     "kube_root": KUBE_ROOT_HELP,
     "mode": MODE_HELP,
     "quick": "like `make quick-release`: KUBE_RELEASE_RUN_TESTS=n KUBE_FASTBUILD=true",
@@ -304,8 +319,10 @@ MODE_HELP = ("script: the tree's build/release.sh; direct: kube-cross run direct
     "layout": "mirror layout: nested or flat (as for `inv images`)",
     "skip_images": "don't pull or retag images first (they must already be present)",
     "docker_host": "engine to use (default $DOCKER_HOST). script mode works with a remote engine (release.sh "
-                   "syncs the tree over rsync) and native packages through one; direct needs a local engine",
+                   "syncs the tree over rsync) and native packages through one; direct needs a local engine "
+                   "(or --engine)",
     "report": "where to write the JSON report (default _output/release-tars/release-report.json)",
+    "engine": ENGINES_HELP,
     "remote_cache": REMOTE_CACHE_HELP + " (--mode native; script and direct build inside kube-cross)",
     "remote_cache_mode": REMOTE_MODE_HELP,
 })
@@ -313,7 +330,7 @@ def release(c: Context, kube_root: str | None = None, mode: str = "", quick: boo
             platform: list[str] | None = None, images_only: bool = False, push: list[str] | None = None,
             conformance: bool = False, mirror: list[str] | None = None, layout: str = "",
             skip_images: bool = False, docker_host: str | None = None, report: str = "", remote_cache: str = "",
-            remote_cache_mode: str = "") -> None:
+            remote_cache_mode: str = "", engine: list[str] | None = None) -> None:
     """Release tarballs (and server images) by the tree's own scripts, with or without a build container."""
     from build.release.driver import run_release
     from build.release.modes import parse_mode
@@ -327,8 +344,19 @@ def release(c: Context, kube_root: str | None = None, mode: str = "", quick: boo
                              mirrors=tuple(as_list(mirror) or as_list(cfg.get("mirrors"))),
                              layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
                              docker_host=docker_host, report_path=Path(report) if report else None,
-                             images_only=images_only, push=tuple(as_list(push)), conformance=conformance)
+                             images_only=images_only, push=tuple(as_list(push)), conformance=conformance,
+                             engines=_engines(c, engine, chosen))
     run_release(tree, environ, request)
+
+
+def _engines(c: Context, flag: list[str] | None, chosen: str) -> tuple[str, ...]:
+    """--engine, else (for direct mode, the only one that spreads its build) release.engines in invoke.yaml."""
+    from build.release.modes import Mode
+
+    if as_list(flag):
+        return tuple(as_list(flag))
+    configured = (c.config.get("release") or {}).get("engines")
+    return tuple(as_list(configured)) if Mode.lookup(chosen) is Mode.DIRECT else ()
 
 
 def _mode(c: Context, flag: str) -> str:
@@ -419,9 +447,11 @@ def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiser
         print(f"    {label}: {seconds:.1f}s")
 
 
-@task(iterable=["task", "mirror"], help={
+@task(iterable=["task", "mirror", "engine"], help={
     "kube_root": KUBE_ROOT_HELP,
     "task": "the tasks to check for (repeatable; build, images, release, smoke, ci; default build)",
+    "engine": "an engine a release builds on (repeatable, as for `inv release --engine`): reachable, API version, "
+              "free disk, memory, architecture (default: release.engines in invoke.yaml)",
     "mirror": "mirror registry to check (repeatable; default images.mirrors in invoke.yaml)",
     "docker_host": "engine to check (default $DOCKER_HOST)",
     "remote_cache": "the shared build cache to check (as for `inv build --remote-cache`): reachable, read/write, "
@@ -430,7 +460,7 @@ def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiser
 })
 def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = None,
            mirror: list[str] | None = None, docker_host: str | None = None, remote_cache: str = "",
-           remote_cache_mode: str = "") -> None:
+           remote_cache_mode: str = "", engine: list[str] | None = None) -> None:
     """One table of what the tasks need and whether it is there, with the fix; exit 0 when the given tasks can run."""
     from invoke.exceptions import Exit
 
@@ -440,7 +470,8 @@ def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = No
     root = resolve_root(kube_root, os.environ, c.config.get("kube", {}).get("root"))
     mirrors = as_list(mirror) or as_list(c.config.get("images", {}).get("mirrors"))
     environ = _remote_env(c, remote_cache, remote_cache_mode)
-    if not run(root, environ, as_list(task) or ["build"], mirrors, docker_host):
+    engines = as_list(engine) or as_list((c.config.get("release", {}) or {}).get("engines"))
+    if not run(root, environ, as_list(task) or ["build"], mirrors, docker_host, engines=engines):
         raise Exit(code=1)
 
 
@@ -587,7 +618,7 @@ kit = Collection("kit", kit_choose, kit_save, kit_load, kit_list)
 ns = Collection(source, workspace, version, build, demo, images, release, compare, ci, smoke, doctor, clean,
                 kit)
 ns.configure({"kube": {"root": None, "url": None}, "images": {"mirrors": [], "layout": "nested"},
-              "release": {"mode": "script"}, "cache": {"remote": None, "mode": "readwrite"}})
+              "release": {"mode": "script", "engines": []}, "cache": {"remote": None, "mode": "readwrite"}})
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with `inv`, e.g. `inv --list`")

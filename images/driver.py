@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,16 +17,19 @@ from images.engine import Engine
 from images.lock import read_lock, write_lock
 from images.platforms import Platform, parse_platform
 from images.progress import make_progress
-from images.refs import LAYOUTS, check_mirror
+from images.refs import LAYOUTS, check_mirror, mirror_ref
 from images.resolve import ImageSpec, as_json, resolve
 from workspace.tree import KubeTree
 
 
-def print_list(specs: list[ImageSpec], as_json_output: bool) -> None:
+def print_list(specs: list[ImageSpec], as_json_output: bool,
+               on_mirrors: dict[str, list[dict[str, object]]] | None = None) -> None:
     """One line per image (role, name, where the name came from, who uses it); below it, where the
-    newest trees chose a base per binary, how, and any disagreement with build/dependencies.yaml."""
+    newest trees chose a base per binary, how, any disagreement with build/dependencies.yaml, and (asked
+    with --mirror) the platforms and digests each mirror holds."""
+    found = on_mirrors or {}
     if as_json_output:
-        print(as_json(specs))
+        print(as_json(specs, {name: {"mirrors": held} for name, held in found.items()}))
         return
     width = max(len(s.ref.name) for s in specs)
     for s in specs:
@@ -38,8 +42,17 @@ def print_list(specs: list[ImageSpec], as_json_output: bool) -> None:
             details.append(f"environment: {', '.join(s.environment)}")
         if s.mismatch:
             details.append(f"! differs from build/dependencies.yaml: {s.mismatch}")
+        details += [_mirror_line(m) for m in found.get(s.ref.name, [])]
         for line in details:
             print(f"{'':21}{line}")
+
+
+def _mirror_line(held: Mapping[str, object]) -> str:
+    if "error" in held:
+        return f"{held['mirror']}: {held['error']}"
+    platforms = held.get("platforms")
+    listed = ", ".join(f"{p} {str(d)[:19]}…" for p, d in platforms.items()) if isinstance(platforms, dict) else ""
+    return f"{held['mirror']}: {str(held['digest'])[:19]}… " + (f"({listed})" if listed else "(one platform)")
 
 
 def offline_env(tree: KubeTree, specs: list[ImageSpec]) -> dict[str, str]:
@@ -66,7 +79,7 @@ def table(outcomes: list[sync.Outcome]) -> list[str]:
     rows = [("IMAGE", "SOURCE", "DIGEST", "ACTION", "BYTES")]
     for o in outcomes:
         digest = o.digest[:19] + "…" if o.digest else "-"
-        rows.append((o.name, o.source or "-", digest, o.action, f"{o.bytes / 1048576:.1f} MB"))
+        rows.append((o.label, o.source or "-", digest, o.action, f"{o.bytes / 1048576:.1f} MB"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
@@ -110,11 +123,20 @@ def _select(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) -> _
 
 
 def list_images(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest, *, json_output: bool = False) -> None:
-    """`inv images.list`: the image set this tree's build uses, read from the tree (no network, no engine)."""
+    """`inv images.list`: the image set this tree's build uses, read from the tree (no engine); with mirrors
+    in the request, also what each mirror holds for each image (its digest, its platforms' digests)."""
     from images import declared
 
     chosen = _select(tree, environ, req)
-    print_list(declared.mark(tree, chosen.specs, environ), json_output)
+    on_mirrors: dict[str, list[dict[str, object]]] = {}
+    if chosen.req.mirrors:
+        from images.platforms import on_mirror
+
+        jobs = [(s.ref.name, mirror_ref(s.ref, m, chosen.req.layout)) for s in chosen.specs for m in chosen.req.mirrors]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for (name, _), held in zip(jobs, pool.map(lambda job: on_mirror(job[1], environ), jobs), strict=True):
+                on_mirrors.setdefault(name, []).append(held)
+    print_list(declared.mark(tree, chosen.specs, environ), json_output, on_mirrors)
 
 
 def print_env(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) -> None:
@@ -132,7 +154,7 @@ def sync_images(tree: KubeTree, environ: Mapping[str, str], req: ImagesRequest) 
         tasks = _plan(chosen, parse_platform(platform) if platform else None)
         with make_progress() as progress:
             done = sync.run_all(engine, tasks, progress)
-        outcomes += [replace(o, name=f"{o.name} ({platform})") for o in done] if platform else done
+        outcomes += [replace(o, platform=platform) for o in done] if platform else done
     return _report(engine, chosen, outcomes)
 
 
@@ -178,7 +200,7 @@ def _report(engine: Engine, chosen: _Selected, outcomes: list[sync.Outcome]) -> 
     print("\n".join(table(outcomes)))
     failed = [o for o in outcomes if o.action == "failed"]
     for o in failed:
-        info(f"FAILED {o.name}: tried {o.error}")
+        info(f"FAILED {o.label}: tried {o.error}")
     if chosen.req.lock and not failed:
         lock_pins, missing = sync.lock_pins(engine, chosen.specs, outcomes)
         if missing:
@@ -187,7 +209,7 @@ def _report(engine: Engine, chosen: _Selected, outcomes: list[sync.Outcome]) -> 
         write_lock(chosen.lock_path, lock_pins)
         info(f"wrote {chosen.lock_path} ({len(lock_pins)} images)")
     if failed:
-        first = f"{failed[0].name}: {failed[0].error}" + (" …" if len(failed) > 1 else "")
+        first = f"{failed[0].label}: {failed[0].error}" + (" …" if len(failed) > 1 else "")
         raise KBError(f"{len(failed)} of {len(outcomes)} images failed ({first})", hint=failure_hint(failed), code=1)
     return outcomes
 

@@ -121,9 +121,8 @@ def config_platform(config: Mapping[str, object]) -> Platform | None:
     return None
 
 
-def variant_of(source: ImageRef, platform: Platform, environ: Mapping[str, str]) -> Entry:
-    """``platform``'s entry in the index ``source`` names on its registry (plain HTTP on loopback, as
-    docker allows); KBError naming the image, the platform and the registry when it has none."""
+def _document(source: ImageRef, environ: Mapping[str, str]) -> bytes:
+    """The manifest (or index) ``source`` names on its registry (plain HTTP on loopback, as docker allows)."""
     from registry.client import RegistryError, Repository, api_host, is_loopback
 
     host = api_host(source.registry)
@@ -134,4 +133,28 @@ def variant_of(source: ImageRef, platform: Platform, environ: Mapping[str, str])
         raise KBError(f"{source.name}: {exc.message}") from None
     if got is None:
         raise KBError(f"{source.name}: {source.registry} has no such image")
-    return pick(entries(got[0], source.name), platform, source.name, source.registry)
+    return got[0]
+
+
+def variant_of(source: ImageRef, platform: Platform, environ: Mapping[str, str]) -> Entry:
+    """``platform``'s entry in the index ``source`` names on its registry; KBError naming the image, the
+    platform and the registry when it has none."""
+    return pick(entries(_document(source, environ), source.name), platform, source.name, source.registry)
+
+
+def on_mirror(source: ImageRef, environ: Mapping[str, str]) -> dict[str, object]:
+    """What a mirror holds under ``source`` (for `inv images.list --mirror`): the digest it serves and,
+    for an index, each platform's digest; for a single-platform image, no platforms; an error as text."""
+    import hashlib
+
+    try:
+        document = _document(source, environ)
+    except KBError as exc:
+        return {"mirror": source.registry, "name": source.name, "error": exc.message}
+    found: dict[str, object] = {"mirror": source.registry, "name": source.name,
+                                "digest": "sha256:" + hashlib.sha256(document).hexdigest()}
+    try:
+        found["platforms"] = {str(e.platform): e.digest for e in entries(document, source.name)}
+    except KBError:
+        found["platforms"] = {}  # a single-platform image: the engine's own platform is all it serves
+    return found

@@ -365,5 +365,6 @@ def resolve(tree: KubeTree, environ: Mapping[str, str], host_os: str | None = No
     return out
 
 
-def as_json(specs: list[ImageSpec]) -> str:
-    return json.dumps([s.as_dict() for s in specs], indent=2)
+def as_json(specs: list[ImageSpec], extra: Mapping[str, Mapping[str, object]] | None = None) -> str:
+    """The image set as JSON; ``extra`` adds fields to the image of that name (e.g. what mirrors hold)."""
+    return json.dumps([{**s.as_dict(), **(extra or {}).get(s.ref.name, {})} for s in specs], indent=2)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from common.errors import KBError, UsageError
-from images.engine import Engine, EngineError, EngineGone, RegistryError, repo_digests
+from images.engine import Engine, EngineError, EngineGone, RegistryError
 from images.platforms import Platform
 from images.refs import ImageRef, mirror_ref
 from images.resolve import ImageSpec
@@ -47,6 +47,13 @@ class Outcome:
     error: str = ""
     tried: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    platform: str = ""           # the variant asked for (--platform), empty for the engine's own
+    image_id: str = ""           # the engine's id of what the canonical name now holds
+
+    @property
+    def label(self) -> str:
+        """The image, and the platform when one was asked for."""
+        return f"{self.name} ({self.platform})" if self.platform else self.name
 
 
 def select(specs: list[ImageSpec], only: list[str]) -> list[ImageSpec]:
@@ -76,7 +83,7 @@ def _local_digests(engine: Engine, name: str) -> tuple[str, set[str]] | None:
     image = engine.image(name)
     if image is None:
         return None
-    return image["Id"], set(repo_digests(image).values())
+    return image["Id"], {item.partition("@")[2] for item in image.get("RepoDigests") or []}
 
 
 def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], None]) -> Outcome:
@@ -113,15 +120,14 @@ def run_task(engine: Engine, task: ImageTask, report: Callable[[str, str, int], 
 def _present(engine: Engine, task: ImageTask, out: Outcome) -> bool:
     """The canonical name is there already (with the locked digest, for the asked platform): nothing to do."""
     canonical = task.spec.ref
+    if task.platform is not None:
+        return False  # which variant the name holds is known only from the index: see _already_holds
     local = _local_digests(engine, canonical.short)
-    if local and task.platform is not None and not _is_for(engine.image(canonical.short), task.platform):
-        out.tried.append(f"local copy is not the {task.platform} variant")
-        return False
     if not local or task.force:
         return False
-    _, digests = local
+    image_id, digests = local
     if not task.locked or task.locked in digests:
-        out.action, out.source = "present", "local"
+        out.action, out.source, out.image_id = "present", "local", image_id
         out.digest = task.locked or (sorted(digests)[0] if digests else "")
         return True
     out.tried.append(f"local copy has {', '.join(sorted(digests)) or 'no registry digest'}, "
@@ -138,6 +144,8 @@ def _from_source(engine: Engine, task: ImageTask, source: ImageRef, out: Outcome
     if task.locked and task.platform is None and digest != task.locked:
         out.tried.append(f"{label}: serves {digest}, lock wants {task.locked}")
         return False
+    if task.platform is not None and not task.force and _already_holds(engine, task, source, digest, out):
+        return True
     layers: dict[str, int] = {}
 
     def on_event(event: dict[str, object]) -> None:
@@ -152,7 +160,8 @@ def _from_source(engine: Engine, task: ImageTask, source: ImageRef, out: Outcome
     report(canonical.name, f"pulling {label}", 0)
     engine.pull(source.repository, digest, on_event)
     pulled = engine.image(f"{source.repository}@{digest}")
-    if pulled is None or repo_digests(pulled).get(_docker_repo(source)) != digest:
+    # Every name@digest the engine holds it by (an index's and its platform entry's can name one image).
+    if pulled is None or f"{_docker_repo(source)}@{digest}" not in (pulled.get("RepoDigests") or []):
         out.tried.append(f"{label}: the engine does not hold {digest} after the pull")
         return False
     if task.platform is not None and not _is_for(pulled, task.platform):
@@ -161,6 +170,17 @@ def _from_source(engine: Engine, task: ImageTask, source: ImageRef, out: Outcome
     engine.tag(pulled["Id"], _docker_repo(canonical), canonical.tag)
     out.action = "pulled" if source == canonical else "retagged"
     out.source, out.digest, out.bytes = label, digest, sum(layers.values())
+    out.image_id = str(pulled["Id"])
+    return True
+
+
+def _already_holds(engine: Engine, task: ImageTask, source: ImageRef, digest: str, out: Outcome) -> bool:
+    """The canonical name holds the platform's variant (pulled by ``digest`` from ``source``) already."""
+    held = engine.image(task.spec.ref.short)
+    variant = engine.image(f"{source.repository}@{digest}")
+    if held is None or variant is None or held["Id"] != variant["Id"]:
+        return False
+    out.action, out.source, out.digest, out.image_id = "present", source.name, digest, str(held["Id"])
     return True
 
 

@@ -165,8 +165,15 @@ def render(checks: list[Check], tasks: list[str]) -> list[str]:
             for r in rows]
 
 
+def engine_rows(environ: Mapping[str, str], engines: list[str]) -> list[Check]:
+    """One row per engine of `--engine` (a release spreads its platforms over them)."""
+    from engines.pool import check_engines, engine_row
+
+    return [engine_row(environ, url) for url in check_engines(engines)]
+
+
 def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: list[str],
-           docker_host: str | None) -> bool:
+           docker_host: str | None, *, engines: list[str] | None = None) -> bool:
     """`inv doctor`: check, print the table, say what blocks the tasks; True when they can run."""
     from common.cli import info
     from common.errors import UsageError
@@ -177,6 +184,7 @@ def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: li
         raise UsageError(f"--task {', '.join(unknown)}: choose from {', '.join(TASKS)}")
     limits(environ, "build")  # a bad KBUILD_MIN_* value is one line before any check runs
     checks = run_checks(root, environ, [check_mirror(m) for m in mirrors], docker_host)
+    checks += engine_rows(environ, engines or [])
     if "release" in tasks:
         checks += release_modes(root, environ, docker_host)
     print("\n".join(render(checks, tasks)))

@@ -6,18 +6,12 @@ import pytest
 
 from images.refs import mirror_ref
 from images.resolve import resolve
-from tests._support.index import push_index
+from tests._support.index import forget, push_index
 from tests.conftest import inv
 from workspace.tree import KubeTree
 
 pytestmark = pytest.mark.engine
 
-
-def _clear(client, name: str) -> None:
-    try:
-        client.api.remove_image(name, force=True)
-    except Exception:  # noqa: BLE001 - absent is what we want
-        pass
 
 
 @pytest.fixture
@@ -28,9 +22,9 @@ def seeded(sample_repo, registry, engine_client):
     source = mirror_ref(spec.ref, f"{registry.address}/plat", "nested")
     digests = push_index(registry.address, source.path, source.tag,
                          {"linux/amd64": "go-runner amd64", "linux/arm64": "go-runner arm64"})
-    _clear(engine_client, spec.ref.short)
+    forget(engine_client, spec.ref.short)
     yield tree, spec, digests
-    _clear(engine_client, spec.ref.short)
+    forget(engine_client, spec.ref.short)
 
 
 def _images(tree, registry, *extra: str, check: bool = True):
@@ -73,3 +67,22 @@ def test_bad_platform_and_lock_with_platform_are_refused_before_the_engine(seede
     assert bad.returncode == 2 and "--platform 'linux'" in bad.stderr and "Traceback" not in bad.stderr
     both = _images(tree, registry, "--platform", "linux/arm64", "--lock", check=False)
     assert both.returncode == 2 and "--lock" in both.stderr
+
+
+def test_list_shows_what_each_mirror_holds_per_platform(seeded, registry):
+    """`inv images.list --mirror M --json`: the index's digest and each platform's; a mirror without the
+    image says so for that image only."""
+    import json
+
+    tree, spec, digests = seeded
+    got = inv("images.list", "--kube-root", str(tree), "--only", "go-runner", "--json",
+              "--mirror", f"{registry.address}/plat", "--mirror", f"{registry.address}/empty")
+    (row,) = json.loads(got.stdout)
+    held, missing = row["mirrors"]
+    assert held["mirror"] == registry.address and held["name"].startswith(f"{registry.address}/plat/")
+    assert held["platforms"] == digests and held["digest"].startswith("sha256:")
+    assert held["digest"] not in digests.values()  # the index's own digest, not a variant's
+    assert "error" in missing and "/empty/" in missing["name"] and "platforms" not in missing
+    text = inv("images.list", "--kube-root", str(tree), "--only", "go-runner", "--mirror", f"{registry.address}/plat")
+    assert f"linux/arm64 {digests['linux/arm64'][:19]}" in text.stdout
+    assert "mirrors" not in inv("images.list", "--kube-root", str(tree), "--only", "go-runner", "--json").stdout

@@ -19,6 +19,7 @@ from common.errors import KBError, UsageError
 from workspace.tree import KubeTree
 
 if TYPE_CHECKING:
+    from build.release.bases import PlatformBases
     from build.release.package import ImageResult
     from images.engine import Engine
     from images.resolve import ImageSpec
@@ -58,16 +59,30 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequ
     ensure_workspace(plan_layout(tree, env))
     phases = Phases()
     engine = _images_and_preflight(tree, env, req, specs, phases)
+    bases = _platform_bases(tree, env, req, specs, engine, phases)
 
     now = _dt.datetime.now()
     log = tree.root / "_output" / "logs" / f"release-{req.mode}-{now.strftime('%Y%m%d-%H%M%S')}.log"
     tars = tree.root / "_output" / "release-tars"
     clear_sums(tars)
     extra = {"SOURCE_DATE_EPOCH": env["SOURCE_DATE_EPOCH"]} if "SOURCE_DATE_EPOCH" in env else {}
+    if bases is not None:
+        from build.release.bases import shim_env
+
+        extra.update(shim_env(tree, env, bases))
     info(f"release ({req.mode}{', quick' if req.quick else ''}{', images only' if req.images_only else ''}) of "
          f"{tree.root} at {stamp.version or '(no version)'}; log: {log}")
     cross = next((s for s in specs if s.role == "kube-cross"), None)
-    overlay = mode.release(ReleaseRun(tree, req, env, image_env, extra, engine, stamp, cross, log, out, phases))
+    run = ReleaseRun(tree, req, env, image_env, extra, engine, stamp, cross, log, out, phases)
+    try:
+        overlay = mode.release(run)
+    finally:
+        if bases is not None and engine is not None:
+            from build.release.bases import restore
+
+            restore(engine, bases)
+    _check_arches(tree, bases)
+    overlay.pop("PATH", None)  # the shim's directory before the user's PATH: the report names the bases
 
     results = _server_images(engine, pkg.image_tars(tree), req, phases)
     images = _image_entries(results, loaded=req.images_only or bool(req.push))
@@ -78,7 +93,8 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequ
         "version": {"gitVersion": stamp.version, "gitCommit": stamp.commit, "gitTreeState": stamp.tree_state,
                     "buildDate": stamp.build_date},
         "tarballs": tarballs, "server_images": images, "images": _images_used(engine, images_for_mode(specs, req.mode)),
-        "durations": {**phases.seconds, "total": phases.total}, "log": str(log), "environment": overlay}
+        "durations": {**phases.seconds, "total": phases.total}, "log": str(log), "environment": overlay,
+        **({"platform_bases": bases.report()} if bases is not None else {}), **run.report}
     report = write_report(req.report_path or tars / "release-report.json", body, root=tree.root,
                           user_named=req.report_path is not None)
     for t in tarballs:
@@ -115,6 +131,8 @@ def _images_and_preflight(tree: KubeTree, env: dict[str, str], req: ReleaseReque
     from images.engine import Engine, EngineError
 
     needed = images_for_mode(specs, req.mode)
+    if req.engines and not req.run_tests:  # kube-cross runs on the engines only (the images task puts it there)
+        needed = [s for s in needed if s.role != "kube-cross"]
     if not req.skip_images and needed:
         with phases.phase("images"):
             images_driver.run(tree, env, mirrors=list(req.mirrors), layout=req.layout, docker_host=req.docker_host,
@@ -126,6 +144,36 @@ def _images_and_preflight(tree: KubeTree, env: dict[str, str], req: ReleaseReque
         engine = None
     preflight.require_ok(preflight.checks_for(tree, req, engine, specs, env), req.mode)
     return engine
+
+
+def _platform_bases(tree: KubeTree, env: Mapping[str, str], req: ReleaseRequest, specs: list[ImageSpec],
+                    engine: Engine | None, phases: Phases) -> PlatformBases | None:
+    """Each server platform's variant of every base image, when the release's server images are for more
+    than the engine's own platform (not with --skip-images: then only the check after the packaging)."""
+    from build.release import bases
+
+    if req.skip_images or engine is None:
+        return None
+    used = [s for s in images_for_mode(specs, req.mode) if s.role != "kube-cross"]
+    platforms = bases.server_platforms(tree, env, req)
+    if not used or not bases.needs_variants(platforms, bases.engine_platform(engine)):
+        return None
+    with phases.phase("images-platforms"):
+        return bases.pull(tree, env, req, engine, used, platforms)
+
+
+def _check_arches(tree: KubeTree, bases: PlatformBases | None) -> None:
+    """Every server image the packaging wrote is for the arch it is filed under, else one error."""
+    from build.release import package as pkg
+    from build.release.bases import check_arches
+
+    wrong = check_arches(pkg.image_tars(tree))
+    if wrong:
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        hint = ("the mirror's base images must be multi-platform indexes listing every --platform" if bases is not None
+                else "drop --skip-images, or pull each arch's base images with `inv images --platform`")
+        raise KBError(f"wrong server image: {wrong[0]}{more}; it was built FROM another arch's base image",
+                      hint=hint)
 
 
 def _server_images(engine: Engine | None, tars: list[Path], req: ReleaseRequest, phases: Phases) -> list[ImageResult]:
@@ -149,7 +197,7 @@ def _image_entries(results: list[ImageResult], *, loaded: bool) -> list[dict[str
 
 
 # What the release modes write under _output (the tree's scripts and kbuild's builds).
-RELEASE_OUTPUTS = ("logs", "release-tars", "release-stage", "release-images", "dockerized", "local")
+RELEASE_OUTPUTS = ("logs", "release-tars", "release-stage", "release-images", "dockerized", "local", "kbuild")
 
 
 def check_release_outputs(tree: KubeTree, report_path: Path | None) -> None:

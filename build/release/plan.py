@@ -65,6 +65,7 @@ class ReleaseRequest:
     layout: str = "nested"                # the mirrors' layout (as `inv images`)
     skip_images: bool = False             # don't pull or retag the images first
     report_path: Path | None = None       # where the JSON report goes (default: in release-tars)
+    engines: tuple[str, ...] = ()         # direct mode: engines to spread the platforms over (--engine)
 
     @property
     def run_tests(self) -> bool:
@@ -79,6 +80,13 @@ def check_request(req: ReleaseRequest) -> ReleaseRequest:
             raise UsageError(f"--platform {p!r}: expected os/arch, e.g. linux/arm64")
     for reg in req.push:
         check_push_registry(reg)
+    if req.engines:
+        from engines.pool import check_engines
+
+        if req.mode is not Mode.DIRECT:
+            raise UsageError(f"--engine works with --mode direct, not --mode {req.mode.value}",
+                             hint="add --mode direct (kube-cross runs on each engine, the packaging here)")
+        req = replace(req, engines=check_engines(req.engines))
     return req
 
 

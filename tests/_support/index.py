@@ -83,3 +83,12 @@ def push_index(address: str, repo: str, tag: str, variants: dict[str, str]) -> d
     listing = json.dumps({"schemaVersion": 2, "mediaType": LIST, "manifests": entries}).encode()
     _put_manifest(base, repo, tag, listing, LIST)
     return digests
+
+
+def forget(client, name: str) -> None:
+    """Remove an image name from the engine if it is there (absent is what a platform test starts from)."""
+    try:
+        client.api.remove_image(name, force=True)
+    except Exception:  # noqa: BLE001 - absent is what we want
+        pass
+

@@ -7,7 +7,7 @@ preflight checks (the mode's own ones sit around the engine row), then the build
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,7 +38,8 @@ class Preflight:
 class ReleaseRun:
     """One release past its preflight: the tree, the request, the environment (with SOURCE_DATE_EPOCH),
     the offline image settings, the extra variables every step gets, the engine, the version stamp,
-    the tree's kube-cross image (None when it names none), the log, the output and the phase clock."""
+    the tree's kube-cross image (None when it names none), the log, the output and the phase clock;
+    ``report`` takes what the mode adds to the JSON report (e.g. per platform: engine, phases, bytes)."""
 
     tree: KubeTree
     req: ReleaseRequest
@@ -51,6 +52,7 @@ class ReleaseRun:
     log: Path
     out: Callable[[str], None]
     phases: Phases
+    report: dict[str, object] = field(default_factory=dict)
 
 
 class ReleaseMode(Protocol):

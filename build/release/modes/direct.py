@@ -5,6 +5,7 @@ Each container is removed on success, on failure and on Ctrl-C."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,9 @@ def _build(run: ReleaseRun, build_env: dict[str, str]) -> None:
     if run.cross is None:
         raise UsageError("this tree names no kube-cross image: direct mode has nothing to run",
                          hint="use --mode native")
+    if run.req.engines:
+        _build_on_engines(run, build_env)
+        return
     if run.engine is None:  # the preflight's engine row stops a release without one before this
         raise KBError("direct mode needs an engine and none answered",
                       hint="start dockerd or set DOCKER_HOST / --docker-host")
@@ -112,6 +116,56 @@ def _build(run: ReleaseRun, build_env: dict[str, str]) -> None:
     run_all(run.engine, specs, run.log, run.out)
 
 
+_IMAGES_LOCK = threading.Lock()  # one images task at a time: its table and pulls do not interleave
+
+
+def _build_on_engines(run: ReleaseRun, build_env: dict[str, str]) -> None:
+    """--engine URL…: each platform's `make cross` on one of the engines, through volumes (engines.fanout),
+    the binaries back in this tree; the tests (without --quick) then run here, as without --engine."""
+    from dataclasses import replace
+
+    from build.release.plan import direct_specs, host_gocache, per_platform, release_groups
+    from engines.fanout import FanoutJob, build_on_engines
+
+    assert run.cross is not None  # _build refused a tree without one
+    cross = run.cross
+    req = run.req
+    groups = release_groups(run.tree, build_env, images_only=req.images_only, conformance=req.conformance)
+    platforms = per_platform(groups)
+    if not platforms:
+        raise UsageError("--engine: this release builds no platform (check --platform against the tree's lists)")
+    name_base = f"kbuild-cross-{os.getpid()}"
+
+    def spec_for(platform: str) -> ContainerSpec:
+        one = replace(req, platforms=(platform,))
+        return direct_specs(run.tree, one, cross.ref.short, build_env, gocache=Path("/nonexistent"), uid_gid=None,
+                            name_base=name_base)[0]
+
+    def ensure_cross(url: str) -> None:
+        from images import driver as images_driver
+
+        with _IMAGES_LOCK:
+            images_driver.run(run.tree, run.env, mirrors=list(req.mirrors), layout=req.layout, docker_host=url,
+                              only=[cross.ref.name])
+
+    job = FanoutJob(tree_root=run.tree.root, environ=run.env, engines=req.engines, platforms=platforms,
+                    spec_for=spec_for, cross=cross.ref.short, ensure_cross=None if req.skip_images else ensure_cross,
+                    run_container=run_one, log=run.log, out=run.out)
+    run.report["platforms"] = build_on_engines(job)
+    run.report["engines"] = [redact(u) for u in req.engines]
+    if req.run_tests and not req.images_only:  # the tests, on this host's engine with the tree mounted
+        if run.engine is None:
+            raise KBError("the tests (a release without --quick) run on this host's engine and none answered",
+                          hint="start dockerd here, or add --quick")
+        cache = host_gocache(run.env)
+        cache.mkdir(parents=True, exist_ok=True)
+        uid_gid = None if "rootless" in " ".join(run.engine.info().get("SecurityOptions") or []) \
+            else f"{os.getuid()}:{os.getgid()}"
+        specs = direct_specs(run.tree, req, cross.ref.short, build_env, gocache=cache, uid_gid=uid_gid,
+                             name_base=name_base)
+        run_all(run.engine, specs[1:], run.log, run.out)
+
+
 @dataclass(frozen=True)
 class DirectMode(PackagesOnThisHost):
     """kube-cross run directly (no rsync, no published port), then the tree's packaging on this host."""
@@ -120,6 +174,13 @@ class DirectMode(PackagesOnThisHost):
     runs_kube_cross: bool = True
 
     def engine_checks(self, pre: Preflight) -> list[Check]:
+        if pre.req.engines:  # the build goes to the engines through their API; this host packages
+            rows = [Check("engines", "ok", f"{len(pre.req.engines)} engine(s) build: "
+                                           f"{', '.join(redact(u) for u in pre.req.engines)}")]
+            if pre.req.run_tests:
+                rows.append(Check.of("local engine", is_local_engine(pre.host), f"{pre.host or 'the default socket'}"
+                                     " (the tests bind-mount the tree)", "add --quick, or use a local engine"))
+            return rows
         return [Check.of("local engine", is_local_engine(pre.host), f"{pre.host or 'the default socket'}"
                          " (direct mode bind-mounts the tree, which must be on the engine's machine)",
                          "use --mode script (rsync to a remote engine) or --mode native")]
