@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # for the annotations only: the tasks import workspace and im
     from workspace.tree import KubeTree
 
 HERE = Path(__file__).resolve().parent
-KUBE_ROOT_HELP = "the Kubernetes tree (default: $KUBE_ROOT, then kube.root in invoke.yaml, then ./kubernetes)"
+KUBE_ROOT_HELP = ("the Kubernetes tree (default: $KUBE_ROOT, then kube.root in invoke.yaml (relative to that file), "
+                  "then the current directory or its nearest parent that is a tree, then ./kubernetes)")
 REMOTE_CACHE_HELP = ("share Go's build cache through oci://HOST[:PORT]/REPO (a registry) or s3://BUCKET/PREFIX "
                      "(S3; AWS_ENDPOINT_URL for others) (default $KBUILD_REMOTE_CACHE, then cache.remote in "
                      "invoke.yaml); a store that fails is a miss, never a failed build")
@@ -49,11 +50,21 @@ def _remote_env(c: Context, url: str, mode: str, release_mode: str | None = None
     return env
 
 
-def _tree(c: Context, kube_root: str | None) -> KubeTree:
-    from workspace.tree import load_tree, resolve_root
+def _root(c: Context, kube_root: str | None) -> Path:
+    """Where the tree is: --kube-root, $KUBE_ROOT, kube.root (relative to the file that sets it), the current
+    directory or its nearest parent that is a tree, ./kubernetes."""
+    from common.config import setting_dir
+    from workspace.tree import resolve_root
 
     config_root = c.config.get("kube", {}).get("root")
-    return load_tree(resolve_root(kube_root, os.environ, config_root))
+    where = setting_dir(HERE, sys.argv, os.environ, "kube", "root", config_root) if config_root else None
+    return resolve_root(kube_root, os.environ, config_root, config_dir=where)
+
+
+def _tree(c: Context, kube_root: str | None) -> KubeTree:
+    from workspace.tree import load_tree
+
+    return load_tree(_root(c, kube_root))
 
 
 @task(help={
@@ -67,11 +78,10 @@ def source(c: Context, ref: str = "", url: str = "", dest: str = "", full: bool 
     """Get a Kubernetes tree at a tag (clone, or fetch into an existing clone)."""
     from common.errors import UsageError
     from workspace.source import DEFAULT_URL, fetch_source
-    from workspace.tree import resolve_root
 
     if not ref:
         raise UsageError("--ref is required, e.g. --ref v1.20.2")
-    target = Path(dest).expanduser() if dest else resolve_root(None, os.environ, c.config.get("kube", {}).get("root"))
+    target = Path(dest).expanduser() if dest else _root(c, None)
     commit = fetch_source(ref, url or c.config.get("kube", {}).get("url") or DEFAULT_URL, target, info,
                           depth=None if full else 1)
     print(f"{target.resolve()} at {ref} ({commit})")
@@ -134,17 +144,20 @@ def version(c: Context, kube_root: str | None = None, json: bool = False, file: 
                        "hyperkube knows (kube-apiserver, kubelet, ...) to the binary",
     "remote_cache": REMOTE_CACHE_HELP,
     "remote_cache_mode": REMOTE_MODE_HELP,
+    "json": "print the result as JSON on stdout (tree, version, each binary: platform, path, size, sha256, "
+            "built or up to date); the progress lines stay on stderr",
 })
 def build(c: Context, kube_root: str | None = None, what: list[str] | None = None,
           platform: list[str] | None = None, debug: bool = False, dry_run: bool = False,
           force: bool = False, hyperkube_links: bool = False, group: list[str] | None = None,
-          remote_cache: str = "", remote_cache_mode: str = "") -> None:
+          remote_cache: str = "", remote_cache_mode: str = "", json: bool = False) -> None:
     """Build components with Kubernetes' own flags and version stamps (like make WHAT=...)."""
     from build.driver import BuildJob, build_tree
 
     tree = _tree(c, kube_root)
     request = BuildJob(whats=tuple(as_list(what)), platforms=tuple(as_list(platform)), groups=tuple(as_list(group)),
-                           debug=debug, dry_run=dry_run, force=force, hyperkube_links=hyperkube_links)
+                           debug=debug, dry_run=dry_run, force=force, hyperkube_links=hyperkube_links,
+                           json=json)
     build_tree(tree, request, _remote_env(c, remote_cache, remote_cache_mode))
 
 
@@ -325,12 +338,13 @@ ENGINES_HELP = ("engine to build on (repeatable; tcp://HOST:PORT, ssh://USER@HOS
     "engine": ENGINES_HELP,
     "remote_cache": REMOTE_CACHE_HELP + " (--mode native; script and direct build inside kube-cross)",
     "remote_cache_mode": REMOTE_MODE_HELP,
+    "json": "print the report as JSON on stdout (the scripts' output goes to stderr)",
 })
 def release(c: Context, kube_root: str | None = None, mode: str = "", quick: bool = False,
             platform: list[str] | None = None, images_only: bool = False, push: list[str] | None = None,
             conformance: bool = False, mirror: list[str] | None = None, layout: str = "",
             skip_images: bool = False, docker_host: str | None = None, report: str = "", remote_cache: str = "",
-            remote_cache_mode: str = "", engine: list[str] | None = None) -> None:
+            remote_cache_mode: str = "", engine: list[str] | None = None, json: bool = False) -> None:
     """Release tarballs (and server images) by the tree's own scripts, with or without a build container."""
     from build.release.driver import run_release
     from build.release.modes import parse_mode
@@ -345,7 +359,7 @@ def release(c: Context, kube_root: str | None = None, mode: str = "", quick: boo
                              layout=layout or cfg.get("layout") or "nested", skip_images=skip_images,
                              docker_host=docker_host, report_path=Path(report) if report else None,
                              images_only=images_only, push=tuple(as_list(push)), conformance=conformance,
-                             engines=_engines(c, engine, chosen))
+                             engines=_engines(c, engine, chosen), json=json)
     run_release(tree, environ, request)
 
 
@@ -457,21 +471,21 @@ def smoke(c: Context, kube_root: str | None = None, what: str = "cmd/kube-apiser
     "remote_cache": "the shared build cache to check (as for `inv build --remote-cache`): reachable, read/write, "
                     "latency",
     "remote_cache_mode": REMOTE_MODE_HELP,
+    "json": "print the checks as JSON (name, status, detail, fix, needed_by, and whether the tasks can run)",
 })
 def doctor(c: Context, kube_root: str | None = None, task: list[str] | None = None,
            mirror: list[str] | None = None, docker_host: str | None = None, remote_cache: str = "",
-           remote_cache_mode: str = "", engine: list[str] | None = None) -> None:
+           remote_cache_mode: str = "", engine: list[str] | None = None, json: bool = False) -> None:
     """One table of what the tasks need and whether it is there, with the fix; exit 0 when the given tasks can run."""
     from invoke.exceptions import Exit
 
     from ops.doctor import doctor as run
-    from workspace.tree import resolve_root
 
-    root = resolve_root(kube_root, os.environ, c.config.get("kube", {}).get("root"))
+    root = _root(c, kube_root)
     mirrors = as_list(mirror) or as_list(c.config.get("images", {}).get("mirrors"))
     environ = _remote_env(c, remote_cache, remote_cache_mode)
     engines = as_list(engine) or as_list((c.config.get("release", {}) or {}).get("engines"))
-    if not run(root, environ, as_list(task) or ["build"], mirrors, docker_host, engines=engines):
+    if not run(root, environ, as_list(task) or ["build"], mirrors, docker_host, engines=engines, as_json=json):
         raise Exit(code=1)
 
 
@@ -586,6 +600,7 @@ def _kit_load(file: str, dest: str, no_images: bool, docker_host: str | None) ->
 
 def _kit_save(c: Context, kube_root: str | None, file: str, mode: str, no_images: bool,
               docker_host: str | None) -> None:
+    from common.units import size
     from kit.progress import make_reporter
     from kit.save import save_kit
 
@@ -596,7 +611,7 @@ def _kit_save(c: Context, kube_root: str | None, file: str, mode: str, no_images
                             docker_host=docker_host)
     finally:
         report.close()
-    print(f"saved {file}: {len(manifest.parts)} parts, {Path(file).stat().st_size / 1048576:.1f} MB, "
+    print(f"saved {file}: {len(manifest.parts)} parts, {size(Path(file).stat().st_size)}, "
           f"{manifest.stamp.get('gitVersion') or 'no version'}, {len(manifest.images)} images")
 
 

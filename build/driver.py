@@ -15,6 +15,7 @@ from build.targets import resolve_targets
 from build.version import compute
 from common.cli import info
 from common.errors import UsageError
+from common.units import size
 from workspace.layout import Layout, plan_layout
 from workspace.tree import KubeTree
 
@@ -36,7 +37,7 @@ def make_plan(tree: KubeTree, whats: list[str], platforms: list[str], *, debug: 
 def report(built: list[Built], root: Path) -> None:
     for b in built:
         rel = b.path.relative_to(root) if b.path.is_relative_to(root) else b.path
-        print(f"{rel}  {b.size / 1048576:.1f} MiB  sha256:{b.sha256}")
+        print(f"{rel}  {size(b.size)}  sha256:{b.sha256}")
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,29 @@ class BuildJob:
     dry_run: bool = False
     force: bool = False
     hyperkube_links: bool = False
+    json: bool = False              # the result as JSON on stdout instead of one line per binary
+
+
+def chosen_whats(tree: KubeTree, request: BuildJob, environ: Mapping[str, str]) -> list[str]:
+    """--what (several to a flag, as make's WHAT), else $WHAT, plus the --group lists; none of them: what
+    `make` builds with no WHAT (KUBE_ALL_TARGETS)."""
+    from build.targets import default_whats, requested_whats
+
+    whats, groups = requested_whats(request.whats, environ), list(request.groups)
+    if whats and not request.whats:
+        info(f"WHAT from the environment: {' '.join(whats)}")
+    if not whats or groups:
+        whats = list(dict.fromkeys([*whats, *default_whats(tree, groups)]))
+        if not groups:
+            info(f"no --what: building what `make` builds, the tree's KUBE_ALL_TARGETS ({len(whats)} targets)")
+    return whats
 
 
 def build_tree(tree: KubeTree, request: BuildJob, environ: Mapping[str, str]) -> list[Built]:
     """`inv build`: plan, then (unless dry run) execute and print one line per binary.
     No --what: what `make` builds with no WHAT (KUBE_ALL_TARGETS), or the --group lists."""
-    whats, groups, platforms = list(request.whats), list(request.groups), list(request.platforms)
+    whats, platforms = chosen_whats(tree, request, environ), list(request.platforms)
     debug, dry_run, force = request.debug, request.dry_run, request.force
-    if not whats or groups:
-        from build.targets import default_whats
-
-        whats = list(dict.fromkeys([*whats, *default_whats(tree, list(groups or []))]))
-        if not groups:
-            info(f"no --what: building what `make` builds, the tree's KUBE_ALL_TARGETS ({len(whats)} targets)")
     link_names: list[str] = []
     if request.hyperkube_links:
         from build.hyperkube import server_names
@@ -80,8 +91,14 @@ def build_tree(tree: KubeTree, request: BuildJob, environ: Mapping[str, str]) ->
             print(cmd.shell(str(toolchain.go)))
         return []
     start = time.monotonic()
-    built = execute(tree, layout, plan, toolchain, environ, info, force=force)
-    report(built, tree.root)
+    if request.json:  # stdout carries the JSON alone: go's and code generation's output go to stderr
+        from common.console import stdout_to_stderr
+
+        with stdout_to_stderr():
+            built = execute(tree, layout, plan, toolchain, environ, info, force=force)
+    else:
+        built = execute(tree, layout, plan, toolchain, environ, info, force=force)
+        report(built, tree.root)
     if link_names:
         from build.hyperkube import make_links
 
@@ -90,6 +107,17 @@ def build_tree(tree: KubeTree, request: BuildJob, environ: Mapping[str, str]) ->
                 links = make_links(b.path, link_names)
                 info(f"hyperkube links in {b.path.parent}: {', '.join(p.name for p in links)}")
     rebuilt = sum(not b.fresh for b in built)
-    info(f"{len(built)} binaries ({rebuilt} built, {len(built) - rebuilt} up to date)"
-         f" in {time.monotonic() - start:.1f}s")
+    seconds = time.monotonic() - start
+    info(f"{len(built)} binaries ({rebuilt} built, {len(built) - rebuilt} up to date) in {seconds:.1f}s")
+    if request.json:
+        print(as_json(tree, plan.version.version, built, seconds))
     return built
+
+
+def as_json(tree: KubeTree, version: str, built: list[Built], seconds: float) -> str:
+    """`inv build --json`: the tree, its version stamp, each binary and whether it was built."""
+    import json
+
+    return json.dumps({"tree": str(tree.root), "version": version, "seconds": round(seconds, 3),
+                       "binaries": [{"platform": b.platform, "path": str(b.path), "size": b.size, "sha256": b.sha256,
+                                     "built": not b.fresh} for b in built]}, indent=2)

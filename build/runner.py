@@ -171,19 +171,20 @@ def run_command(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, st
         shutil.rmtree(cmd.staging, ignore_errors=True)
 
 
-def place_and_record(pairs: list[tuple[Path, Path]], key: Callable[[str], str], fingerprint: Callable[[], str],
-                     stamps: Path, outdir: Path) -> dict[str, str]:
+def place_and_record(pairs: list[tuple[Path, Path]], parts: Callable[[str], dict[str, object]],
+                     fingerprint: Callable[[], str], stamps: Path, outdir: Path) -> dict[str, str]:
     """Rename the staged binaries into place and record them, as one step under the stamps lock.
 
     Two builds at once may each place their binary; the lock keeps the last one placed and the
     last one recorded the same, so a binary always matches its stamp. Returns {name: sha256}.
     """
     digests = {final.name: sha256_of(staged) for staged, final in pairs}  # rename keeps the bytes
-    stamp = key(fingerprint())
+    made_of = parts(fingerprint())
+    stamp = uptodate.key_of(made_of)
     with uptodate.locked(stamps):
         for staged, final in pairs:
             os.replace(staged, final)
-        uptodate.record(stamps, outdir, {name: (stamp, sha) for name, sha in digests.items()})
+        uptodate.record(stamps, outdir, {name: (stamp, sha) for name, sha in digests.items()}, made_of)
     return digests
 
 
@@ -205,10 +206,23 @@ def link_host_bin(layout: Layout, host: str) -> None:
     os.replace(tmp, link)
 
 
-def _command_key(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str], fingerprint: str) -> str:
+def _command_parts(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str],
+                   fingerprint: str) -> dict[str, object]:
     # The staging directory name changes per run: leave it out of the key.
     argv = [a.replace(str(cmd.staging), "<staging>") for a in cmd.argv]
-    return uptodate.build_key(toolchain.version, argv, command_env(cmd.env, toolchain, environ), fingerprint)
+    return uptodate.key_parts(toolchain.version, argv, command_env(cmd.env, toolchain, environ), fingerprint)
+
+
+def _command_key(cmd: GoCommand, toolchain: GoToolchain, environ: Mapping[str, str], fingerprint: str) -> str:
+    return uptodate.key_of(_command_parts(cmd, toolchain, environ, fingerprint))
+
+
+def _say_why(cmd: GoCommand, stamps: Path, parts: dict[str, object] | None, say: Callable[[str], None]) -> None:
+    """One line per binary about to be built: why (``kubectl: GOLDFLAGS changed``; --force says so)."""
+    names = [final.name for _, final in cmd.outputs()]
+    why = uptodate.reasons(stamps, cmd.outdir, names, parts) if parts is not None else dict.fromkeys(names, "--force")
+    for name in names:
+        say(f"{name}: {why[name]}")
 
 
 def _up_to_date(cmd: GoCommand, recorded: dict[str, uptodate.StampEntry], say: Callable[[str], None]) -> list[Built]:
@@ -269,9 +283,10 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
             built += _up_to_date(cmd, recorded, say)
             continue
         start = time.monotonic()
+        _say_why(cmd, stamps, None if force else _command_parts(cmd, toolchain, environ, fingerprint()), say)
         say(f"building {' '.join(t.rel for t in cmd.targets)} for {cmd.platform}"
             f"{' (static)' if cmd.static else ''}")
-        place = functools.partial(place_and_record, key=functools.partial(_command_key, cmd, toolchain, environ),
+        place = functools.partial(place_and_record, parts=functools.partial(_command_parts, cmd, toolchain, environ),
                                   fingerprint=fingerprint, stamps=stamps, outdir=cmd.outdir)
         try:
             digests = run_command(cmd, toolchain, environ, tree.root, place, history=history, say=say,

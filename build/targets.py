@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -90,6 +91,13 @@ def default_whats(tree: KubeTree, groups: list[str]) -> list[str]:
 
 # `ginkgo` in the test lists: build_binaries' alias for the vendored ginkgo CLI.
 GINKGO_DIRS = ("vendor/github.com/onsi/ginkgo/v2/ginkgo", "vendor/github.com/onsi/ginkgo/ginkgo")
+
+
+def requested_whats(flags: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """The targets asked for: each --what may name several, space-separated (make's `WHAT="cmd/a cmd/b"`);
+    without --what, $WHAT as `make WHAT=…` reads it; empty: none (the tree's default lists)."""
+    items = list(flags) or [environ.get("WHAT", "")]
+    return list(dict.fromkeys(w for item in items for w in item.split()))
 
 
 def normalise(what: str) -> str:

@@ -31,7 +31,10 @@ from typing import NotRequired, TypedDict, TypeGuard
 from common.system import sha256_of
 from common.treefiles import not_regular
 
-_ENV_KEYS = re.compile(r"^(GO\w*|CGO_\w+|CC|CXX|AR|PKG_CONFIG\w*|PATH|KUBE_\w+|SOURCE_DATE_EPOCH|DBG)$")
+# What go itself reads. Kubernetes' own variables (KUBE_VERBOSE, KUBE_BUILD_PLATFORMS, the overrides, …)
+# change a binary only through the go command line and environment kbuild derives from them, which the
+# key holds already: KUBE_VERBOSE=5 alone never rebuilds.
+_ENV_KEYS = re.compile(r"^(GO\w*|CGO_\w+|CC|CXX|AR|PKG_CONFIG\w*|PATH|SOURCE_DATE_EPOCH)$")
 
 
 def tree_fingerprint(root: Path) -> str:
@@ -60,10 +63,76 @@ def tree_fingerprint(root: Path) -> str:
     return h.hexdigest()
 
 
-def build_key(go_version: str, argv: list[str], env: Mapping[str, str], fingerprint: str) -> str:
+def key_parts(go_version: str, argv: list[str], env: Mapping[str, str], fingerprint: str) -> dict[str, object]:
+    """What a binary's build key is made of: go's version, the command line, what go reads of the
+    environment, the tree's fingerprint. Recorded beside the key, so a rebuild can say which one changed."""
     relevant = {k: v for k, v in env.items() if _ENV_KEYS.match(k)}
-    material = json.dumps({"go": go_version, "argv": argv, "env": relevant, "tree": fingerprint}, sort_keys=True)
-    return hashlib.sha256(material.encode()).hexdigest()
+    return {"go": go_version, "argv": argv, "env": relevant, "tree": fingerprint}
+
+
+def key_of(parts: Mapping[str, object]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def build_key(go_version: str, argv: list[str], env: Mapping[str, str], fingerprint: str) -> str:
+    return key_of(key_parts(go_version, argv, env, fingerprint))
+
+
+# go build's flags that take a value as the next argument (`-ldflags '-s -w'`).
+_VALUE_FLAGS = frozenset({"-ldflags", "-gcflags", "-asmflags", "-gccgoflags", "-tags", "-installsuffix", "-o",
+                          "-mod", "-modfile", "-buildmode", "-compiler", "-p", "-pkgdir", "-toolexec", "-overlay",
+                          "-pgo", "-buildvcs", "-exec", "-coverpkg", "-covermode"})
+
+
+def _go_flags(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """({flag: value}, the packages) of a go command line (argv[0] and the subcommand skipped)."""
+    flags: dict[str, str] = {}
+    packages: list[str] = []
+    i = 2
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if arg.startswith("-") and not eq and name in _VALUE_FLAGS and i + 1 < len(args):
+            flags[name], i = args[i + 1], i + 2
+            continue
+        if arg.startswith("-"):
+            flags[name] = value
+        else:
+            packages.append(arg)
+        i += 1
+    return flags, packages
+
+
+def _argv_change(old: list[str], new: list[str]) -> str:
+    """``go flags changed (-ldflags, -tags)`` and/or ``the packages built with it changed``."""
+    (a, a_pkgs), (b, b_pkgs) = _go_flags(old), _go_flags(new)
+    said = []
+    names = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if names:
+        said.append(f"go flags changed ({', '.join(names)})")
+    if sorted(a_pkgs) != sorted(b_pkgs):
+        said.append("the packages built in the same go command changed")
+    return "; ".join(said) or "the go command changed"
+
+
+def why_rebuilt(old: Mapping[str, object] | None, new: Mapping[str, object]) -> str:
+    """One phrase: which part of the key changed (``GOLDFLAGS changed``, ``tree files changed``…)."""
+    if old is None:
+        return "first build"
+    said = []
+    if old.get("go") != new.get("go"):
+        said.append(f"Go changed ({old.get('go')} → {new.get('go')})")
+    old_env, new_env = old.get("env"), new.get("env")
+    if isinstance(old_env, dict) and isinstance(new_env, dict):
+        changed = sorted(k for k in set(old_env) | set(new_env) if old_env.get(k) != new_env.get(k))
+        if changed:
+            said.append(f"{', '.join(changed)} changed")
+    old_argv, new_argv = old.get("argv"), new.get("argv")
+    if isinstance(old_argv, list) and isinstance(new_argv, list) and old_argv != new_argv:
+        said.append(_argv_change([str(a) for a in old_argv], [str(a) for a in new_argv]))
+    if old.get("tree") != new.get("tree"):
+        said.append("tree files changed")
+    return "; ".join(said) or "its build key changed"
 
 
 def stamp_file(output: Path, platform: str) -> Path:
@@ -80,6 +149,7 @@ class StampEntry(TypedDict):
     mtime_ns: int
     ino: NotRequired[int]
     ctime_ns: NotRequired[int]
+    parts: NotRequired[dict[str, object]]
 
 
 _FIELDS: dict[str, type] = {"key": str, "sha256": str, "size": int, "mtime_ns": int}
@@ -92,6 +162,8 @@ def _valid(entry: object) -> TypeGuard[StampEntry]:
     for name, kind in _FIELDS.items():
         if not isinstance(entry.get(name), kind) or isinstance(entry.get(name), bool):
             return False
+    if "parts" in entry and not isinstance(entry["parts"], dict):
+        return False
     return all(name not in entry or (isinstance(entry[name], kind) and not isinstance(entry[name], bool))
                for name, kind in _OPTIONAL.items())
 
@@ -154,13 +226,40 @@ def fresh(stamps_path: Path, outdir: Path, names: list[str], key: str) -> dict[s
     return found
 
 
-def record(stamps_path: Path, outdir: Path, entries: dict[str, tuple[str, str]]) -> None:
-    """Remember {name: (key, sha256)} for binaries just placed in ``outdir`` (call it under ``locked``)."""
+def reasons(stamps_path: Path, outdir: Path, names: list[str], parts: Mapping[str, object]) -> dict[str, str]:
+    """Why each of ``names`` must be built again: the first build, a missing or changed binary, or the
+    part of its key that changed."""
+    stamps = _load(stamps_path)
+    out = {}
+    key = key_of(parts)
+    for name in names:
+        entry = stamps.get(name)
+        path = outdir / name
+        if entry is None:
+            out[name] = "first build"
+        elif not path.exists():
+            out[name] = "the binary is missing"
+        elif entry["key"] == key:
+            out[name] = "the binary changed since it was built"
+        else:
+            out[name] = why_rebuilt(entry.get("parts"), parts) if "parts" in entry else "its build key changed"
+    return out
+
+
+def record(stamps_path: Path, outdir: Path, entries: dict[str, tuple[str, str]],
+           parts: Mapping[str, object] | None = None) -> None:
+    """Remember {name: (key, sha256)} for binaries just placed in ``outdir`` (call it under ``locked``),
+    with what the key was made of when given."""
     stamps = _load(stamps_path)
     for name, (key, sha) in entries.items():
         st = (outdir / name).stat()
+        previous = stamps.get(name)
         stamps[name] = {"key": key, "sha256": sha, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                         "ino": st.st_ino, "ctime_ns": st.st_ctime_ns}
+        if parts is not None:
+            stamps[name]["parts"] = dict(parts)
+        elif previous is not None and "parts" in previous and previous["key"] == key:
+            stamps[name]["parts"] = previous["parts"]  # a re-record (new inode) keeps what the key is made of
     stamps_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = stamps_path.with_name(f".{stamps_path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True))

@@ -59,11 +59,9 @@ def remote_of(environ: Mapping[str, str]) -> Remote | None:
 
 
 def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
+    from common.units import size
+
+    return size(n)
 
 
 def summary_line(remote: Remote, totals: Mapping[str, float], compiled: int | None) -> str:

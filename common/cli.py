@@ -28,7 +28,7 @@ from invoke.tasks import task as invoke_task
 from common.config import check as check_config
 from common.config import config_files
 from common.console import error, info, wants_traceback
-from common.faults import as_error, install_hook
+from common.faults import as_error, install_hook, reader_left
 
 __all__ = ["as_list", "error", "funnel", "info", "install_hook", "task"]
 
@@ -50,6 +50,8 @@ def funnel(body: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             error("interrupted")
             raise Exit(code=130) from None
+        except BrokenPipeError:
+            reader_left()
         except Exception as exc:
             shown = as_error(exc)
             if shown is None:

@@ -92,6 +92,25 @@ def runtime_path(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
     return str(value) if value else environ.get("INVOKE_RUNTIME_CONFIG") or None
 
 
+def setting_dir(project: str | os.PathLike[str] | None, argv: Sequence[str], environ: Mapping[str, str],
+                section: str, key: str, value: object) -> Path | None:
+    """The directory of the config file whose ``section.key`` holds ``value`` (the last one invoke merges:
+    -f, the project's, ~, /etc); None when no file holds it (an INVOKE_* variable set it). A relative
+    path in a config file is relative to that file, as git's and most tools' are."""
+    for config in reversed(config_files(project, argv, environ)):
+        try:
+            found = read_file(config, run_python=False)
+        except KBError:
+            continue  # check() names a broken file before any task runs
+        if found is None:
+            continue
+        path, data = found
+        held = data.get(section) if isinstance(data, dict) else None
+        if isinstance(held, dict) and held.get(key) == value:
+            return Path(path).parent
+    return None
+
+
 def read_file(config: ConfigFile, *, run_python: bool = True) -> tuple[str, object] | None:
     """(path, data) of the file invoke reads at this level, parsed as invoke parses it; None for none.
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from common.redact import redact
 
@@ -42,3 +43,19 @@ def wants_traceback(environ: Mapping[str, str] | None = None) -> bool:
     """KBUILD_TRACEBACK set to anything but '', 0, false or no."""
     value = (environ if environ is not None else os.environ).get(TRACEBACK_ENV, "")
     return value.strip().lower() not in ("", "0", "false", "no")
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Inside: everything written to stdout goes to stderr, this process's and its children's (file
+    descriptor 1 itself), so that stdout can carry one JSON document (`--json`) once it is restored."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from common.config import ConfigError, config_files, fault
 from common.console import error, wants_traceback
@@ -50,6 +51,8 @@ def _hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | Non
         error("interrupted")  # as the funnel says it; 130 as a shell reports a Ctrl-C
         sys.stderr.flush()
         sys.exit(130)
+    if isinstance(exc, BrokenPipeError):
+        reader_left()
     shown = exc if isinstance(exc, KBError) else (
         fault(config_files(project, sys.argv, os.environ)) or as_error(exc))
     if shown is None or wants_traceback():
@@ -59,6 +62,16 @@ def _hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | Non
     error(shown.message, shown.hint)
     sys.stderr.flush()
     sys.exit(shown.code)  # from an excepthook, SystemExit sets the process's exit status
+
+
+def reader_left() -> NoReturn:
+    """The reader of our output went away (`kbuild --list | head -1`): stop quietly, as `git log | head`
+    does (141: a shell's SIGPIPE status), with stdout pointed at /dev/null so the exit flush is silent."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)
 
 
 def install_hook(project: str | os.PathLike[str] | None = None) -> None:

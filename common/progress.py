@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Self  # not at run time: install.sh may meet a Python older than 3.11
 
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress, ProgressColumn, Task, TaskID
 
 HEARTBEAT_SECONDS = 30.0
 
@@ -52,8 +52,10 @@ def duration(seconds: float) -> str:
 
 
 def mb(nbytes: int) -> str:
-    """3145728 → 3.0 MB."""
-    return f"{nbytes / 1048576:.1f} MB"
+    """3145728 → 3.0 MiB (common.units.size, the one size formatter)."""
+    from common.units import size
+
+    return size(nbytes)
 
 
 class Ticker:
@@ -145,13 +147,28 @@ def _info(line: str) -> None:
 
 @dataclass(frozen=True)
 class BarStyle:
-    """The columns of a bar: name, bar, the count (``unit`` "bytes": 1.2/3.4 MB; else 3/10), then if
+    """The columns of a bar: name, bar, the count (``unit`` "bytes": 1.2 MiB/3.4 MiB; else 3/10), then if
     asked the bar's ``detail`` text ("packages", a pull's state), elapsed time, its ``after`` text."""
 
     unit: str = "bytes"
     detail: bool = False
     after: bool = False
     transient: bool = False  # the bars go when done (a build) or stay on screen (images, kit parts)
+
+
+def _size_column() -> ProgressColumn:
+    """done/total in common.units.size's words (rich's DownloadColumn counts in decimal MB)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    from common.units import size
+
+    class SizeColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = f"/{size(task.total)}" if task.total else ""
+            return Text(f"{size(task.completed)}{total}", style="progress.download")
+
+    return SizeColumn()
 
 
 class Bars:
@@ -162,15 +179,13 @@ class Bars:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
-            DownloadColumn,
             MofNCompleteColumn,
-            ProgressColumn,
             TextColumn,
             TimeElapsedColumn,
         )
         from rich.progress import Progress as RichProgress
 
-        count: ProgressColumn = DownloadColumn() if style.unit == "bytes" else MofNCompleteColumn()
+        count: ProgressColumn = _size_column() if style.unit == "bytes" else MofNCompleteColumn()
         columns: list[ProgressColumn] = [TextColumn("{task.description}"), BarColumn(), count]
         columns += [TextColumn("{task.fields[detail]}")] if style.detail else []
         columns += [TimeElapsedColumn()]

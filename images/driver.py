@@ -12,6 +12,7 @@ from pathlib import Path
 
 from common.cli import info
 from common.errors import KBError, UsageError
+from common.units import size
 from images import sync
 from images.engine import Engine
 from images.lock import read_lock, write_lock
@@ -79,7 +80,7 @@ def table(outcomes: list[sync.Outcome]) -> list[str]:
     rows = [("IMAGE", "SOURCE", "DIGEST", "ACTION", "BYTES")]
     for o in outcomes:
         digest = o.digest[:19] + "…" if o.digest else "-"
-        rows.append((o.label, o.source or "-", digest, o.action, f"{o.bytes / 1048576:.1f} MB"))
+        rows.append((o.label, o.source or "-", digest, o.action, size(o.bytes)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
@@ -265,5 +266,5 @@ def _save(engine: Engine, specs: list[ImageSpec], path: Path, flag: str = "--sav
     finally:
         if tmp.exists():
             tmp.unlink()
-    print(f"saved {len(specs)} images to {path} ({path.stat().st_size / 1048576:.1f} MB)")
+    print(f"saved {len(specs)} images to {path} ({size(path.stat().st_size)})")
     return []

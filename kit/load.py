@@ -8,6 +8,7 @@ from pathlib import Path
 
 from common.archive import printable
 from common.errors import KBError, UsageError
+from common.units import size
 from kit.plan import TREE_DIR, KitError, Manifest, check_dest, next_steps
 from kit.unpack import Loaded, Reporter, install, read_manifest
 
@@ -70,8 +71,8 @@ def describe(manifest: Manifest) -> list[str]:
         f"{'PART':14} {'KIND':14} {'SIZE':>11}  SHA256",
     ]
     for p in manifest.parts:
-        lines.append(f"{p.name:14} {p.kind:14} {p.size / 1048576:8.1f} MB  {p.sha256}")
-    lines.append(f"{'total':14} {'':14} {manifest.size / 1048576:8.1f} MB")
+        lines.append(f"{p.name:14} {p.kind:14} {size(p.size):>10}  {p.sha256}")
+    lines.append(f"{'total':14} {'':14} {size(manifest.size):>10}")
     for i in manifest.images:
         lines.append(f"image    {i.name}  {i.id}" + (f"  {', '.join(i.repo_digests)}" if i.repo_digests else ""))
     return [printable(line, 100_000) for line in lines]  # the manifest's text, never a terminal's escapes

@@ -120,7 +120,7 @@ class KitWriter:
 
 def installer_script() -> bytes:
     """install.sh: a POSIX sh front for kit.plan + kit.unpack, carried inside it as source text."""
-    names = ("common.archive", "common.progress", "kit.plan", "kit.unpack")  # in import order
+    names = ("common.archive", "common.units", "common.progress", "kit.plan", "kit.unpack")  # in import order
     sources = {name: (TOOL_ROOT / f"{name.replace('.', '/')}.py").read_text() for name in names}
     program = "\n".join([
         "import sys, types",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from build.driver import BuildJob, build_tree
+from build.targets import resolve_targets
 from build.version import compute
 from common.cli import info
 from common.errors import KBError, UsageError
@@ -23,12 +25,22 @@ def run_demo(base: Path, era: str, what: str, environ: Mapping[str, str]) -> Pat
     if era not in ERAS:
         raise UsageError(f"--era {era!r}: choose one of {', '.join(ERAS)}")
     dest = base / era
-    if dest.exists():
-        if "_output" not in dest.resolve().parts:
-            raise KBError(f"refusing to remove {dest}: not under _output")
-        shutil.rmtree(dest)
+    if dest.exists() and "_output" not in dest.resolve().parts:
+        raise KBError(f"refusing to remove {dest}: not under _output")
     base.mkdir(parents=True, exist_ok=True)
-    materialize(dest, era)
+    # The new tree is made beside the old one and checked (--what among its commands) before the old
+    # one goes: a bad --what leaves the previous demo as it was.
+    staging = base / f".{era}.new-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        materialize(staging, era)
+        resolve_targets(load_tree(staging), [what])
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if dest.exists():
+        shutil.rmtree(dest)
+    staging.rename(dest)
     commit = init_repo(dest, "v1.20.2", "sample tree for inv demo")
     info(f"sample tree ({era} era) at {dest}, commit {commit[:12]} tagged v1.20.2")
     tree = load_tree(dest)

@@ -173,7 +173,7 @@ def engine_rows(environ: Mapping[str, str], engines: list[str]) -> list[Check]:
 
 
 def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: list[str],
-           docker_host: str | None, *, engines: list[str] | None = None) -> bool:
+           docker_host: str | None, *, engines: list[str] | None = None, as_json: bool = False) -> bool:
     """`inv doctor`: check, print the table, say what blocks the tasks; True when they can run."""
     from common.cli import info
     from common.errors import UsageError
@@ -187,8 +187,15 @@ def doctor(root: Path, environ: Mapping[str, str], tasks: list[str], mirrors: li
     checks += engine_rows(environ, engines or [])
     if "release" in tasks:
         checks += release_modes(root, environ, docker_host)
-    print("\n".join(render(checks, tasks)))
     failing = verdict(checks, tasks)
+    if as_json:
+        import json
+
+        rows = [{"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix, "needed_by": list(c.needed_by)}
+                for c in checks]
+        print(json.dumps({"tasks": tasks, "ready": not failing, "checks": rows}, indent=2))
+        return not failing
+    print("\n".join(render(checks, tasks)))
     if failing:
         info(f"not ready for {', '.join(tasks)}: {', '.join(c.name for c in failing)}")
     return not failing

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import inv, require
+from tests.conftest import REPO, inv, require
 
 pytestmark = pytest.mark.go
 
@@ -178,6 +178,13 @@ def test_dry_run_prints_commands_and_builds_nothing(sample_repo):
 def test_demo_runs(tmp_path):
     result = inv("demo", check=True)
     assert "Kubernetes v1.20.2" in result.stdout
+    # A bad --what is refused before the previous demo is touched.
+    demo = REPO / "_output/demo/gopath"
+    before = sorted(p.name for p in (demo / "_output/local/bin/linux/amd64").iterdir())
+    bad = inv("demo", "--what", "cmd/nope")
+    assert bad.returncode == 2 and "cmd/nope" in bad.stderr and "Traceback" not in bad.stderr
+    assert sorted(p.name for p in (demo / "_output/local/bin/linux/amd64").iterdir()) == before
+    assert not [p for p in (REPO / "_output/demo").iterdir() if p.name.startswith(".")]
 
 
 def test_up_to_date_skip_and_what_invalidates_it(sample_repo, tmp_path):

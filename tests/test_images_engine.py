@@ -69,7 +69,7 @@ def test_mirror_and_retag_then_nothing_to_do(tree, registry, engine_client, dock
     assert "retagged" in first.stderr  # one line per state change
     second = inv("images", "--kube-root", str(tree), "--mirror", f"{registry.address}/m1", check=True)
     rows = [line for line in second.stdout.splitlines()[1:] if line.strip()]
-    assert len(rows) == len(specs) and all(" present " in r and r.endswith("0.0 MB") for r in rows)
+    assert len(rows) == len(specs) and all(" present " in r and r.endswith(" 0 B") for r in rows)
 
 
 def test_falls_through_to_the_next_mirror_and_flat_layout(tree, registry, engine_client, docker_host):

@@ -17,7 +17,7 @@ COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9;]*m")  # a foreground colour (38;5;n, 3
 
 
 def test_formats() -> None:
-    assert mb(3 * 1048576) == "3.0 MB" and mb(0) == "0.0 MB"
+    assert mb(3 * 1048576) == "3.0 MiB" and mb(0) == "0 B"
     assert duration(61) == "1m01s"
 
 
@@ -114,9 +114,9 @@ def test_kit_plain_reporter_lines_and_heartbeat() -> None:
     report.say("loaded 2 images")
     report.close()
     lines = out.getvalue().splitlines()
-    assert lines[0] == "go: 3.0 MB"
-    assert "... still working: go 1.0 MB of 3.0 MB" in lines
-    assert lines[-3:] == ["go: done (2.0 MB)", "tree: started", "loaded 2 images"]
+    assert lines[0] == "go: 3.0 MiB"
+    assert "... still working: go 1.0 MiB of 3.0 MiB" in lines
+    assert lines[-3:] == ["go: done (2.0 MiB)", "tree: started", "loaded 2 images"]
 
 
 def _drain(fd: int) -> str:
@@ -161,3 +161,22 @@ def test_images_and_kit_draw_bars_on_a_terminal_and_lines_in_a_log(monkeypatch: 
     plain = make_reporter(log)
     assert isinstance(plain, PlainReporter)
     plain.close()
+
+
+def test_one_size_formatter():
+    from common.units import size
+
+    assert [size(n) for n in (0, 512, 1023, 1024, 3 * 1048576, 63_963_136, 1.5 * 2**30, 5 * 2**40, 3 * 2**50)] == [
+        "0 B", "512 B", "1023 B", "1.0 KiB", "3.0 MiB", "61.0 MiB", "1.5 GiB", "5.0 TiB", "3072.0 TiB"]
+
+
+def test_a_bar_counts_bytes_as_the_tables_do():
+    """The image that is 61.0 MiB in the table is 61.0 MiB on its bar (rich's own column says 64.0 MB)."""
+    from common.progress import Bars, BarStyle
+
+    out = io.StringIO()
+    bars = Bars(out, BarStyle(unit="bytes"))
+    bars.start("img", 63_963_136)
+    bars.update("img", completed=31_981_568)
+    bars.close()
+    assert "30.5 MiB/61.0 MiB" in out.getvalue() and " MB" not in out.getvalue()

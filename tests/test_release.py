@@ -157,12 +157,17 @@ def test_native_second_run_is_up_to_date(sample_repo, bases):
 def test_failing_release_sh_gives_its_exit_code_and_log(sample_repo, cross, bases):
     tree = sample_repo("gopath")
     (tree / "build/release.sh").write_text("#!/usr/bin/env bash\necho building...\necho 'boom: it broke' >&2\nexit 3\n")
+    # A previous release's outputs: they must not survive as if this run had made them.
+    tars = tree / "_output/release-tars"
+    tars.mkdir(parents=True)
+    for name in ("kubernetes.tar.gz", "SHA256SUMS", "release-report.json"):
+        (tars / name).write_text("from the last run\n")
     result = release(tree)
     assert result.returncode == 3
     assert "exit 3" in result.stderr and "boom: it broke" in result.stderr
     log = next((tree / "_output/logs").glob("release-script-*.log"))
     assert str(log) in result.stderr and "boom: it broke" in log.read_text()
-    assert not (tree / "_output/release-tars/SHA256SUMS").exists()
+    assert list(tars.iterdir()) == []
 
 
 def test_missing_kube_cross_is_refused_before_anything_runs(sample_repo, standin, engine_client, bases):

@@ -226,3 +226,17 @@ def test_only_modes_built_in_kube_cross_note_the_unused_remote_cache():
     for mode in (Mode.SCRIPT, Mode.DIRECT):
         note = release_note(environ, mode)
         assert note is not None and f"--mode {mode.value}:" in note and "--mode native" in note
+
+
+def test_a_phase_that_fails_is_not_reported_done(capsys):
+    from build.release.report import Phases
+
+    phases = Phases()
+    with phases.phase("images"):
+        pass
+    with pytest.raises(RuntimeError), phases.phase("build"):
+        raise RuntimeError("boom")
+    err = capsys.readouterr().err
+    assert "== images done in 0s" in err and "== build failed after 0s" in err and "== build done" not in err
+    assert set(phases.seconds) == {"images", "build"}
+

@@ -62,9 +62,12 @@ def mirrored(sample_repo, registry, engine_client, mkimage, docker_host):
 
 def test_each_arch_is_built_on_its_own_variant_of_the_base_images(mirrored, engine_client):
     tree, mirror, markers, go_runner, before = mirrored
-    got = inv("release", "--kube-root", str(tree), "--mode", "native", "--quick", "--mirror", mirror,
+    got = inv("release", "--kube-root", str(tree), "--mode", "native", "--quick", "--mirror", mirror, "--json",
               *[a for p in PLATFORMS for a in ("--platform", p)], env=_release_env())
     assert got.returncode == 0, got.stderr[-3000:]
+    assert got.stdout.lstrip().startswith("{"), got.stdout[:2000]
+    printed = json.loads(got.stdout)  # --json: the report alone on stdout, the scripts' lines on stderr
+    assert printed["mode"] == "native" and set(printed["platform_bases"]) == set(PLATFORMS)
     tars = sorted((tree / "_output/release-images").glob("*/*.tar"))
     assert {t.parent.name for t in tars} == {"amd64", "arm64"}
     # Which base each image was built on: its first layer is the variant's one-file layer.
@@ -80,7 +83,7 @@ def test_each_arch_is_built_on_its_own_variant_of_the_base_images(mirrored, engi
     for platform in PLATFORMS:
         assert set(report["platform_bases"][platform]) == set(markers)
     assert "PATH" not in report["environment"]  # the shim's PATH is not the user's business
-    assert "base images now the linux/arm64 variants" in got.stdout + got.stderr
+    assert "base images now the linux/arm64 variants" in got.stderr
     # The name that held something before the release holds it again.
     assert engine_client.api.inspect_image(go_runner)["Id"] == before
 

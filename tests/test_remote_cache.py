@@ -148,7 +148,7 @@ def test_env_helpers() -> None:
     assert prog_command("/x'y\"/python3", Path("/p")) is None
     remote = parse("oci://127.0.0.1:5000/kbuild/gocache", "read")
     line = summary_line(remote, {"remote_hits": 5, "misses": 2, "bytes_down": 2_500_000, "wait_seconds": 1.25}, 0)
-    assert "5 remote hits" in line and "2 misses" in line and "2.5 MB down" in line and "1.2s waiting" in line
+    assert "5 remote hits" in line and "2 misses" in line and "2.4 MiB down" in line and "1.2s waiting" in line
     assert "0 packages compiled" in line and "(read-only)" in line
     warn = warning_line(remote, {"corrupt": "bad blob", "unreachable": "refused"})
     assert warn.startswith("WARNING") and warn.index("refused") < warn.index("bad blob") and "\n" not in warn

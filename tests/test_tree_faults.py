@@ -106,8 +106,9 @@ def test_the_hook_makes_invokes_config_faults_and_a_ctrl_c_one_line():
     assert proc.returncode == 130 and proc.stderr.strip() == "ERROR interrupted", proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="invoke reads ~/.invoke.yaml (Program.create_config) before it imports "
-                                       "tasks.py, and skips only a missing file: nothing of kbuild's has run yet")
+@pytest.mark.xfail(strict=True, reason="`inv` reads ~/.invoke.yaml (Program.create_config) before it imports "
+                                       "tasks.py, and skips only a missing file: nothing of kbuild's has run yet "
+                                       "(the kbuild command installs the hook first: tests/test_kbuild_command.py)")
 def test_home_not_a_directory_is_one_line():
     proc = run_inv("version", "--kube-root", "/nonexistent", env={**os.environ, "HOME": "/dev/null"}, timeout=BOUND)
     assert "Traceback" not in proc.stderr

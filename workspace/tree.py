@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from common.errors import TreeError
+from common.errors import KBError, TreeError
 from common.treefiles import check_regular, read_text
 from workspace import shell
 
@@ -112,7 +112,8 @@ def load_tree(path: Path | str) -> KubeTree:
     root = Path(path).expanduser()
     if not root.exists():
         raise TreeError(f"no Kubernetes tree at {root}: it does not exist",
-                        hint="pass --kube-root, set KUBE_ROOT, or run `inv source --ref vX.Y.Z` first")
+                        hint="run it inside a Kubernetes tree, pass --kube-root, set KUBE_ROOT, "
+                             "or get one: `kbuild source --ref vX.Y.Z`")
     root = root.resolve()
     if not root.is_dir():
         raise TreeError(f"{root} is not a directory")
@@ -138,13 +139,37 @@ def check_build_files(root: Path) -> None:
     check_regular(root, [*BUILD_FILES, *sorted(scripts)])
 
 
+def looks_like_tree(path: Path) -> bool:
+    """Cheap: what load_tree checks first (cmd/, and hack/lib/version.sh or a go.mod of k8s.io/kubernetes)."""
+    try:
+        if not (path / "cmd").is_dir():
+            return False
+        if (path / "hack" / "lib" / "version.sh").is_file():
+            return True
+        return _module_name(KubeTree(path).read("go.mod")) == GO_PACKAGE
+    except (OSError, KBError):  # unreadable, or a go.mod that is not a regular file: not this one
+        return False
+
+
+def enclosing_tree(start: Path) -> Path | None:
+    """The directory or its nearest parent that is a Kubernetes tree (as git finds a repository)."""
+    for candidate in (start, *start.parents):
+        if looks_like_tree(candidate):
+            return candidate
+    return None
+
+
 def resolve_root(flag: str | None, environ: Mapping[str, str], config_root: str | None,
-                 cwd: Path | None = None) -> Path:
-    """--kube-root, else KUBE_ROOT, else kube.root from invoke.yaml, else ./kubernetes."""
-    for candidate in (flag, environ.get("KUBE_ROOT"), config_root):
+                 cwd: Path | None = None, config_dir: Path | None = None) -> Path:
+    """--kube-root, else KUBE_ROOT, else kube.root from a config file (relative to that file's
+    directory, ``config_dir``), else the current directory or its nearest parent that is a Kubernetes
+    tree, else ./kubernetes. A relative flag or KUBE_ROOT is relative to the current directory."""
+    here = cwd or Path(os.getcwd())
+    for candidate, base in ((flag, here), (environ.get("KUBE_ROOT"), here), (config_root, config_dir or here)):
         if candidate:
-            return Path(candidate).expanduser()
-    return (cwd or Path(os.getcwd())) / DEFAULT_ROOT
+            path = Path(candidate).expanduser()
+            return path if path.is_absolute() else base / path
+    return enclosing_tree(here) or here / DEFAULT_ROOT
 
 
 def parse_static_list(golang_sh: str) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ The mode modules do the work; this file only orders the phases and writes the re
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,8 +15,9 @@ from build.release.modes.base import ReleaseMode, ReleaseRun
 from build.release.modes.registry import MODES
 from build.release.plan import ReleaseRequest, check_request
 from build.release.preflight import images_for_mode
-from build.release.report import Phases, ReleaseResult, clear_sums, write_report, write_sums
+from build.release.report import Phases, ReleaseResult, clear_previous, write_report, write_sums
 from common.errors import KBError, UsageError
+from common.units import size
 from workspace.tree import KubeTree
 
 if TYPE_CHECKING:
@@ -38,7 +40,25 @@ def _epoch(build_date: str) -> str:
 
 def run_release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequest,
                 out: Callable[[str], None] = default_out) -> ReleaseResult:
-    """Every mode, one report. Bad input and a failed preflight stop it before anything runs."""
+    """Every mode, one report. Bad input and a failed preflight stop it before anything runs. With
+    ``--json`` everything but the report goes to stderr, and the report (as written) to stdout."""
+    if not request.json:
+        return _release(tree, environ, request, out)
+    from common.console import stdout_to_stderr
+
+    with stdout_to_stderr():  # the scripts' output, the tables, the tarball lines
+        result = _release(tree, environ, request, out)
+    if result.report is not None:
+        from common.errors import file_op
+
+        with file_op("read", result.report):
+            sys.stdout.write(result.report.read_text())
+        sys.stdout.flush()
+    return result
+
+
+def _release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequest,
+             out: Callable[[str], None]) -> ReleaseResult:
     from build.release import package as pkg
     from build.version import compute
     from common.cli import info
@@ -64,7 +84,9 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequ
     now = _dt.datetime.now()
     log = tree.root / "_output" / "logs" / f"release-{req.mode}-{now.strftime('%Y%m%d-%H%M%S')}.log"
     tars = tree.root / "_output" / "release-tars"
-    clear_sums(tars)
+    removed = clear_previous(tars)
+    if removed:
+        info(f"removed the previous release's {len(removed)} files from {tars}")
     extra = {"SOURCE_DATE_EPOCH": env["SOURCE_DATE_EPOCH"]} if "SOURCE_DATE_EPOCH" in env else {}
     if bases is not None:
         from build.release.bases import shim_env
@@ -98,7 +120,7 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequ
     report = write_report(req.report_path or tars / "release-report.json", body, root=tree.root,
                           user_named=req.report_path is not None)
     for t in tarballs:
-        print(f"{tars / t['name']}  {t['size'] / 1048576:.1f} MiB  sha256:{t['sha256']}")
+        print(f"{tars / t['name']}  {size(t['size'])}  sha256:{t['sha256']}")
     for result in results:
         for name, digest in (result.pushed or {}).items():
             default_out(f"{name}@{digest}")

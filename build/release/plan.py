@@ -66,6 +66,7 @@ class ReleaseRequest:
     skip_images: bool = False             # don't pull or retag the images first
     report_path: Path | None = None       # where the JSON report goes (default: in release-tars)
     engines: tuple[str, ...] = ()         # direct mode: engines to spread the platforms over (--engine)
+    json: bool = False                    # the report on stdout, everything else on stderr
 
     @property
     def run_tests(self) -> bool:

@@ -30,11 +30,13 @@ class Phases:
 
         info(f"== {name}")
         start = time.monotonic()
+        ended = "failed after"
         try:
             yield
+            ended = "done in"
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.monotonic() - start, 1)
-            info(f"== {name} done in {self.seconds[name]:.0f}s")
+            info(f"== {name} {ended} {self.seconds[name]:.0f}s")
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 1)
@@ -76,12 +78,20 @@ def write_sums(tars: Path) -> list[Tarball]:
     return entries
 
 
-def clear_sums(tars: Path) -> None:
-    """A stale list must not describe new tarballs."""
-    sums = tars / "SHA256SUMS"
-    if sums.is_file():
-        with translate_os_errors("remove the stale checksums", sums):
-            sums.unlink()
+def clear_previous(tars: Path) -> list[str]:
+    """The previous release's tarballs, checksums and report, removed before a new one builds (the tree's
+    packaging removes release-tars too, but only once it starts): a release that fails earlier must not
+    leave the last one's outputs looking like its own. Regular files only; returns their names."""
+    if not tars.is_dir() or tars.is_symlink():
+        return []
+    gone = []
+    with translate_os_errors("remove the previous release's file", tars):
+        for entry in sorted(tars.iterdir()):
+            if (entry.name.endswith(".tar.gz") or entry.name in ("SHA256SUMS", "release-report.json")) \
+                    and entry.is_file() and not entry.is_symlink():
+                entry.unlink()
+                gone.append(entry.name)
+    return gone
 
 
 def write_report(path: Path, body: Mapping[str, object], *, root: Path | None = None, user_named: bool = False) -> Path:
