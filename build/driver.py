@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping
@@ -91,13 +92,14 @@ def build_tree(tree: KubeTree, request: BuildJob, environ: Mapping[str, str]) ->
             print(cmd.shell(str(toolchain.go)))
         return []
     start = time.monotonic()
-    if request.json:  # stdout carries the JSON alone: go's and code generation's output go to stderr
-        from common.console import stdout_to_stderr
+    from common.console import stdout_to_stderr
+    from common.trace import TRACE, recording
 
-        with stdout_to_stderr():
-            built = execute(tree, layout, plan, toolchain, environ, info, force=force)
-    else:
+    # stdout carries --json's document alone: go's and code generation's output go to stderr
+    with recording(tree.root / TRACE, tree.root, "kbuild build"), \
+            stdout_to_stderr() if request.json else contextlib.nullcontext():
         built = execute(tree, layout, plan, toolchain, environ, info, force=force)
+    if not request.json:
         report(built, tree.root)
     if link_names:
         from build.hyperkube import make_links

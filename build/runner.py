@@ -23,6 +23,7 @@ from common.errors import CommandFailed, ToolError, TreeError
 from common.proc import merged_env, prepend_path, run
 from common.progress import Heartbeat, progress_seconds
 from common.system import sha256_of
+from common.trace import span
 from workspace.layout import Layout, check_writable, ensure_dir, ensure_workspace
 from workspace.tree import KubeTree
 
@@ -234,6 +235,12 @@ def _up_to_date(cmd: GoCommand, recorded: dict[str, uptodate.StampEntry], say: C
     return out
 
 
+def _generate(tree: KubeTree, plan: BuildPlan, toolchain: GoToolchain, environ: Mapping[str, str],
+              say: Callable[[str], None]) -> list[str]:
+    with span("code generation", "codegen"):
+        return generate_missing(tree, plan, toolchain, environ, say)
+
+
 def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolchain,
             environ: Mapping[str, str], say: Callable[[str], None], force: bool = False,
             link_host: bool = True) -> list[Built]:
@@ -257,7 +264,7 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
     check_cross_compilers(plan, environ)
     if force:
         # Rebuilding anyway: the tree's fingerprint (for the new stamps) is taken while go works.
-        generate_missing(tree, plan, toolchain, environ, say)
+        _generate(tree, plan, toolchain, environ, say)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         walked = pool.submit(uptodate.tree_fingerprint, tree.root)
         pool.shutdown(wait=False)
@@ -268,7 +275,7 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         entries = recorded_entries(plan, layout, toolchain, environ, known)
         # Everything up to date: nothing to generate either (a generated file a target needs was there
         # when it was built, and a missing one changes the fingerprint). Saves `go list -deps` on a no-op.
-        if not all(entries) and generate_missing(tree, plan, toolchain, environ, say):
+        if not all(entries) and _generate(tree, plan, toolchain, environ, say):
             known = uptodate.tree_fingerprint(tree.root)
             entries = recorded_entries(plan, layout, toolchain, environ, known)
         fingerprint = functools.partial(str, known)
@@ -289,8 +296,10 @@ def execute(tree: KubeTree, layout: Layout, plan: BuildPlan, toolchain: GoToolch
         place = functools.partial(place_and_record, parts=functools.partial(_command_parts, cmd, toolchain, environ),
                                   fingerprint=fingerprint, stamps=stamps, outdir=cmd.outdir)
         try:
-            digests = run_command(cmd, toolchain, environ, tree.root, place, history=history, say=say,
-                                  remote=remote)
+            with span(f"{' '.join(t.name for t in cmd.targets)} {cmd.platform}", "go",
+                      command=f"go {cmd.argv[1]}", packages=" ".join(t.rel for t in cmd.targets)):
+                digests = run_command(cmd, toolchain, environ, tree.root, place, history=history, say=say,
+                                      remote=remote)
         except CommandFailed as exc:
             exc.hint = exc.hint or "the go output above says why; `inv build --dry-run` prints the exact command"
             raise

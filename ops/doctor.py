@@ -153,16 +153,38 @@ def verdict(checks: list[Check], tasks: list[str]) -> list[Check]:
     return [c for c in checks if c.status == MISSING and set(c.needed_by) & set(tasks)]
 
 
-def render(checks: list[Check], tasks: list[str]) -> list[str]:
+WIDTH = 100        # every line of the table fits in this many columns
+_NAME_MAX = 24     # a longer check name takes a line of its own
+
+
+def render(checks: list[Check], tasks: list[str], width: int = WIDTH) -> list[str]:
+    """The table: name, status, the tasks that need it, then the detail wrapped in the last column and
+    the fix on lines of its own (``fix: …``) under it; no line longer than ``width``."""
+    import textwrap
+
     from common.redact import redact
 
-    rows = [("CHECK", "STATUS", "NEEDED BY", "DETAIL", "FIX")]
-    for c in checks:
-        needed = ",".join(t for t in c.needed_by if t in tasks) or "-"
-        rows.append((c.name, c.status, needed, redact(c.detail), redact(c.fix)))  # engine/mirror URLs
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return ["  ".join(v.ljust(w) for v, w in zip(r[:4], widths, strict=True)) + (f"  {r[4]}" if r[4] else "")
-            for r in rows]
+    rows = [(c.name, c.status, ",".join(t for t in c.needed_by if t in tasks) or "-",
+             redact(c.detail), redact(c.fix)) for c in checks]  # engine/mirror URLs: redacted before wrapping
+    name_w = min(_NAME_MAX, max([len("CHECK"), *(len(r[0]) for r in rows)]))
+    status_w = max([len("STATUS"), *(len(r[1]) for r in rows)])
+    needed_w = max([len("NEEDED BY"), *(len(r[2]) for r in rows)])
+    indent = name_w + status_w + needed_w + 6
+    room = max(20, width - indent)
+
+    def wrap(text: str) -> list[str]:
+        # a word longer than the column (a long path) stays whole, to be copied: that line runs over
+        return textwrap.wrap(text, room, break_on_hyphens=False, break_long_words=False) or [""]
+
+    out = [f"{'CHECK':{name_w}}  {'STATUS':{status_w}}  {'NEEDED BY':{needed_w}}  DETAIL"]
+    for name, status, needed, detail, fix in rows:
+        lines = wrap(detail) + (wrap(f"fix: {fix}") if fix else [])
+        if len(name) > name_w:
+            out.append(name[:width])
+            name = ""
+        out.append(f"{name:{name_w}}  {status:{status_w}}  {needed:{needed_w}}  {lines[0]}".rstrip())
+        out += [f"{'':{indent}}{line}" for line in lines[1:]]
+    return out
 
 
 def engine_rows(environ: Mapping[str, str], engines: list[str]) -> list[Check]:

@@ -90,8 +90,40 @@ def doctor(tree: KubeTree, environ: Mapping[str, str], need_engine: bool, docker
 
 
 def run_pipeline(tree: KubeTree, environ: Mapping[str, str], req: PipelineRequest) -> int:
-    """Run every step in order; write the report and the JUnit file whatever happens. Returns the exit code.
-    Where they go is checked first: a report that can't be written stops the run before any step."""
+    """Run every step in order; write the report, the JUnit file and report.html (with the run's
+    timeline) whatever happens. Returns the exit code."""
+    from common.trace import TRACE, recording
+
+    before = _mtime(req.report_path)
+    with recording(tree.root / TRACE, tree.root, "kbuild ci") as rec:
+        code = _run_steps(tree, environ, req)
+        rec.keep = code == 0  # a failed run leaves the tree's last good timeline; report.html has this one
+    try:
+        if _mtime(req.report_path) == before:
+            return code  # no report was written (its line said why): nothing to show either
+        body = json.loads(req.report_path.read_text())
+    except (OSError, ValueError):
+        return code
+    from reports.html import write_beside
+
+    events = rec.document()["traceEvents"]
+    write_beside(req.report_path, tree.root, "kbuild ci", body if isinstance(body, dict) else {},
+                 events if isinstance(events, list) else [])
+    return code
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _run_steps(tree: KubeTree, environ: Mapping[str, str], req: PipelineRequest) -> int:
+    """Every step in order; the JSON report and the JUnit file whatever happens. Where they go is
+    checked first: a report that can't be written stops the run before any step."""
+    from common.trace import span
+
     report_path, junit_path = req.report_path, req.junit_path
     check_targets(tree, report_path, junit_path)
     use_images = req.use_images
@@ -116,7 +148,8 @@ def run_pipeline(tree: KubeTree, environ: Mapping[str, str], req: PipelineReques
         info(f"== {step.name}")
         start = time.monotonic()
         try:
-            step.data = actions[step.name]() or {}
+            with span(step.name, "ci"):
+                step.data = actions[step.name]() or {}
             step.status = "passed"
         except KBError as exc:
             step.status, step.detail, step.code = "failed", exc.message, exc.code or 1

@@ -60,6 +60,9 @@ def test_ci_failure_is_reported_and_stops_later_steps(sample_repo, tmp_path):
     failure = cases["build"].find("failure")
     assert failure is not None and "cmd/nope" in failure.get("message") and failure.get("type") == "exit 2"
     assert json.loads(report.read_text())["exit_code"] == 2
+    # report.html beside the report, with the failed step and the timeline (its ci spans).
+    page = (tmp_path / "report.html").read_text()
+    assert "<h2>timeline</h2>" in page and "cmd/nope" in page and "build (ci)" in page and "doctor (ci)" in page
 
 
 def test_ci_default_targets_are_the_server_targets(sample_repo, tmp_path):
@@ -74,6 +77,8 @@ def test_ci_default_targets_are_the_server_targets(sample_repo, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     built = json.loads((tmp_path / "r.json").read_text())["steps"][3]["data"]["binaries"]
     assert sorted(os.path.basename(b["path"]) for b in built) == sorted(os.path.basename(t) for t in targets)
+    page = (tmp_path / "report.html").read_text()  # the binaries with their sizes, the go commands' spans
+    assert all(os.path.basename(b["path"]) in page for b in built) and " MiB<" in page and "(go)" in page
 
 
 @pytest.mark.engine

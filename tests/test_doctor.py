@@ -7,15 +7,13 @@ import shutil
 
 import pytest
 
+from tests._support.doctor import doctor_rows
 from tests.conftest import inv
 
 
 def rows(stdout: str) -> dict[str, list[str]]:
-    out = {}
-    for line in stdout.splitlines()[1:]:
-        parts = line.split()
-        out[parts[0] if not parts[0] == "mirror" else " ".join(parts[:2])] = parts
-    return out
+    """Each check's row (its wrapped detail and fix lines joined), split into words."""
+    return {name: text.split() for name, text in doctor_rows(stdout).items()}
 
 
 def test_doctor_for_build_passes_on_a_good_tree(sample_repo):
@@ -27,6 +25,8 @@ def test_doctor_for_build_passes_on_a_good_tree(sample_repo):
     assert table["tree"][1] == "ok" and table["go"][1] == "ok" and table["git"][1] == "ok"
     assert table["engine"][1] == "MISSING"  # but build doesn't need it
     assert result.stdout.splitlines()[0].split()[:3] == ["CHECK", "STATUS", "NEEDED"]
+    # Fits 100 columns (a word longer than the column, a long path, is kept whole).
+    assert all(len(line) <= 100 or max(map(len, line.split())) > 40 for line in result.stdout.splitlines())
 
 
 def test_doctor_fails_for_the_task_that_needs_the_missing_piece(sample_repo, tmp_path):
@@ -41,7 +41,7 @@ def test_doctor_fails_for_the_task_that_needs_the_missing_piece(sample_repo, tmp
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = inv("doctor", "--kube-root", str(tree), "--task", "smoke", env=env)
     assert bad.returncode == 1
-    etcd = next(line for line in bad.stdout.splitlines() if line.startswith("etcd "))
+    etcd = doctor_rows(bad.stdout)["etcd"]
     assert "MISSING" in etcd and "apt-get install etcd-server" in etcd
     assert "not ready for smoke: etcd" in bad.stderr
     images = inv("doctor", "--kube-root", str(tree), "--task", "images", env=env)
@@ -81,5 +81,5 @@ def test_doctor_says_when_go_version_pins_another_go(tmp_path):
     tree = materialize(tmp_path / "newest", "workspace", "newest")
     pinned = "go" + (tree / ".go-version").read_text().strip()
     result = inv("doctor", "--kube-root", str(tree), "--task", "build")
-    row = next(line for line in result.stdout.splitlines() if line.startswith("go "))
+    row = doctor_rows(result.stdout)["go"]
     assert f".go-version pins {pinned}; building with the local" in row and "no download" in row

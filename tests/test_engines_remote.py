@@ -193,7 +193,9 @@ def test_doctor_describes_each_engine(remote_pair, sample_repo):
     dead = f"tcp://127.0.0.1:{_free_port()}"
     result = inv("doctor", "--kube-root", str(tree), "--task", "release", "--engine", remote_pair[0].url,
                  "--engine", dead, env=release_env())
-    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("engine tcp://")}
+    from tests._support.doctor import doctor_rows
+
+    rows = {name.split()[1]: text for name, text in doctor_rows(result.stdout).items() if name.startswith("engine tcp://")}
     ok_row = rows[remote_pair[0].url]
     assert " ok " in ok_row and "API 1." in ok_row and "GiB memory" in ok_row and "x86_64" in ok_row
     assert "used in /var/lib/kbuild-test-engines/" in ok_row

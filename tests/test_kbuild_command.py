@@ -186,3 +186,28 @@ def test_json_on_build_and_doctor_is_the_only_thing_on_stdout(sample_repo, go_to
     assert report["tasks"] == ["build"] and report["ready"] is (doctor.returncode == 0)
     assert {"tree", "go"} <= {c["name"] for c in report["checks"]}
     assert all(set(c) == {"name", "status", "detail", "fix", "needed_by"} for c in report["checks"])
+
+
+@pytest.mark.go
+def test_every_build_leaves_a_timeline_in_chrome_trace_format(sample_repo, go_toolchain):
+    """`_output/kbuild/trace.json`: complete events (ph X) for the run, code generation and each go
+    command; a failed build leaves the last good run's timeline as it was."""
+    import json
+
+    from tests.conftest import inv
+
+    tree = sample_repo("gopath")
+    inv("build", "--kube-root", str(tree), "--what", "cmd/kubectl cmd/kube-apiserver", check=True)
+    doc = json.loads((tree / "_output/kbuild/trace.json").read_text())
+    events = doc["traceEvents"]
+    assert doc["displayTimeUnit"] == "ms" and all(e["ph"] == "X" for e in events)
+    assert all({"name", "cat", "ts", "dur", "pid", "tid"} <= set(e) for e in events)
+    by_cat = {e["cat"]: e for e in events}
+    run, go = by_cat["run"], by_cat["go"]
+    assert run["name"] == "kbuild build" and "codegen" in by_cat
+    assert go["args"]["packages"] == "cmd/kubectl cmd/kube-apiserver" and go["args"]["outcome"] == "ok"
+    assert run["ts"] <= go["ts"] and go["ts"] + go["dur"] <= run["ts"] + run["dur"]
+    (tree / "cmd/kubectl/broken.go").write_text("package main\n\nfunc broken() { undefined() }\n")
+    good = (tree / "_output/kbuild/trace.json").read_bytes()
+    failed = inv("build", "--kube-root", str(tree), "--what", "cmd/kubectl")
+    assert failed.returncode != 0 and (tree / "_output/kbuild/trace.json").read_bytes() == good

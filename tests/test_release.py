@@ -333,7 +333,10 @@ def test_config_sets_the_mode_and_doctor_lists_modes(sample_repo, bases, tmp_pat
     assert json.loads((tree / "_output/release-tars/release-report.json").read_text())["mode"] == "native"
     doctor = inv("doctor", "--kube-root", str(tree), "--task", "release", env=release_env())
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    rows = {line.split()[2]: line for line in doctor.stdout.splitlines() if line.startswith("release --mode")}
+    from tests._support.doctor import doctor_rows
+
+    rows = {name.split()[2]: text for name, text in doctor_rows(doctor.stdout).items()
+            if name.startswith("release --mode")}
     assert set(rows) == {"script", "direct", "native"}
     assert " ok " in rows["native"]
 

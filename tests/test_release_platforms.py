@@ -84,6 +84,23 @@ def test_each_arch_is_built_on_its_own_variant_of_the_base_images(mirrored, engi
         assert set(report["platform_bases"][platform]) == set(markers)
     assert "PATH" not in report["environment"]  # the shim's PATH is not the user's business
     assert "base images now the linux/arm64 variants" in got.stderr
+    # The release's timeline: its phases, and native's go commands inside the build phase.
+    events = json.loads((tree / "_output/kbuild/trace.json").read_text())["traceEvents"]
+    phases = {e["name"]: e for e in events if e["cat"] == "release"}
+    assert {"images", "images-platforms", "build", "package"} <= set(phases)
+    build = phases["build"]
+    go = [e for e in events if e["cat"] == "go"]
+    assert {e["name"].rsplit(" ", 1)[-1] for e in go} == set(PLATFORMS)
+    assert all(build["ts"] <= e["ts"] <= build["ts"] + build["dur"] for e in go)
+    # report.html beside the JSON report, opened in a real headless browser.
+    from tests._support.browser import open_page
+
+    opened = open_page(tree / "_output/release-tars/report.html", tree / "_output/shot.png")
+    assert "<h2>timeline</h2>" in opened.dom and "kubernetes-server-linux-arm64.tar.gz" in opened.dom
+    assert "platform_bases" in opened.dom and "kube-apiserver kubelet kubectl linux/arm64 (go)" in opened.dom
+    assert not [m for m in opened.console if "rror" in m or "Uncaught" in m], opened.console
+    png = opened.screenshot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # a page drawn, not a blank one
     # The name that held something before the release holds it again.
     assert engine_client.api.inspect_image(go_runner)["Id"] == before
 

@@ -569,12 +569,14 @@ def test_fault_registry_stopped_mid_build(filled_registry: Runners, tmp_path: Pa
 @pytest.mark.engine
 def test_doctor_row(registry, sample_tree: Path, server_hang: str) -> None:
     ok = inv("doctor", "--kube-root", str(sample_tree), "--remote-cache", f"oci://{registry.address}/kbuild/doctor")
-    row = [ln for ln in ok.stdout.splitlines() if ln.startswith("remote cache")]
-    assert row and " ok " in row[0] and "reachable" in row[0] and "write ok" in row[0], ok.stdout + ok.stderr
+    from tests._support.doctor import doctor_rows
+
+    row = [doctor_rows(ok.stdout).get("remote cache", "")]  # the wrapped detail's lines joined
+    assert row[0] and " ok " in row[0] and "reachable" in row[0] and "write ok" in row[0], ok.stdout + ok.stderr
     start = time.monotonic()
     down = inv("doctor", "--kube-root", str(sample_tree), "--remote-cache", f"oci://{server_hang}/kbuild/doctor")
-    row = [ln for ln in down.stdout.splitlines() if ln.startswith("remote cache")]
-    assert row and "WARN" in row[0] and "not usable" in row[0], down.stdout + down.stderr
+    row = [doctor_rows(down.stdout).get("remote cache", "")]
+    assert row[0] and "WARN" in row[0] and "not usable" in row[0], down.stdout + down.stderr
     assert time.monotonic() - start < 30
     bad = inv("build", "--kube-root", str(sample_tree), "--remote-cache", "ftp://x/y", "--dry-run")
     assert bad.returncode == 2 and "ERROR --remote-cache 'ftp://x/y': unknown kind of store" in bad.stderr

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("build", "cache", "common", "engines", "images", "kit", "ops", "registry", "workspace")
+PACKAGES = ("build", "cache", "common", "engines", "images", "kit", "ops", "registry", "reports", "workspace")
 
 
 def _modules() -> dict[str, Path]:

@@ -206,7 +206,9 @@ def test_a_go_that_prints_bytes_that_are_not_utf8(sample_repo, go_toolchain, tmp
     assert "go wrapper says \ufffd\ufffd" in proc.stderr  # go's own output, shown as well as it can be
     proc, _ = timed_inv("doctor", "--kube-root", str(tree), env=env)
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
-    assert f"at {bindir / 'go'}" in proc.stdout
+    from tests._support.doctor import doctor_rows
+
+    assert f"at {bindir / 'go'}" in doctor_rows(proc.stdout)["go"]  # the detail is wrapped: its lines joined
 
 
 # --- 13. numeric environment values -------------------------------------------------------------------

@@ -42,13 +42,21 @@ def run_release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequ
                 out: Callable[[str], None] = default_out) -> ReleaseResult:
     """Every mode, one report. Bad input and a failed preflight stop it before anything runs. With
     ``--json`` everything but the report goes to stderr, and the report (as written) to stdout."""
-    if not request.json:
-        return _release(tree, environ, request, out)
-    from common.console import stdout_to_stderr
+    import contextlib
 
-    with stdout_to_stderr():  # the scripts' output, the tables, the tarball lines
+    from common.console import stdout_to_stderr
+    from common.trace import TRACE, recording
+    from reports.html import write_beside
+
+    # --json: the scripts' output, the tables and the tarball lines go to stderr
+    with stdout_to_stderr() if request.json else contextlib.nullcontext(), \
+            recording(tree.root / TRACE, tree.root, "kbuild release") as rec:
         result = _release(tree, environ, request, out)
     if result.report is not None:
+        events = rec.document()["traceEvents"]
+        write_beside(result.report, tree.root, f"kbuild release ({result.mode})", result.body,
+                     events if isinstance(events, list) else [])
+    if request.json and result.report is not None:
         from common.errors import file_op
 
         with file_op("read", result.report):
@@ -128,7 +136,7 @@ def _release(tree: KubeTree, environ: Mapping[str, str], request: ReleaseRequest
          f"({', '.join(f'{k} {v:.0f}s' for k, v in phases.seconds.items())}); report: {report}")
     if failed:
         raise KBError(f"{len(failed)} image push(es) failed: {failed[0]}", hint="see the report for each image")
-    return ReleaseResult(0, log, tarballs, phases.total, report, images, req.mode.value)
+    return ReleaseResult(0, log, tarballs, phases.total, report, images, req.mode.value, body)
 
 
 def _refuse_early(tree: KubeTree, environ: Mapping[str, str], req: ReleaseRequest, mode: ReleaseMode,

@@ -27,12 +27,14 @@ class Phases:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         from common.cli import info
+        from common.trace import span
 
         info(f"== {name}")
         start = time.monotonic()
         ended = "failed after"
         try:
-            yield
+            with span(name, "release"):
+                yield
             ended = "done in"
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.monotonic() - start, 1)
@@ -63,6 +65,7 @@ class ReleaseResult:
     report: Path | None = None
     images: list[dict[str, object]] = field(default_factory=list)
     mode: str = "script"
+    body: dict[str, object] = field(default_factory=dict)   # the JSON report's content
 
 
 def write_sums(tars: Path) -> list[Tarball]:

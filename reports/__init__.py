@@ -1,0 +1,1 @@
+"""Reports people look at (report.html)."""
