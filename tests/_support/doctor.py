@@ -17,6 +17,6 @@ def doctor_rows(stdout: str) -> dict[str, str]:
             rows[name] += " " + line.strip()
             continue
         head = re.match(r"(.+?)\s{2,}(ok|MISSING|WARN)\s", line + " ")
-        name = head.group(1).strip() if head else line.split()[0]
+        name = head.group(1).strip() if head else line.strip()  # a long name stands on a line of its own
         rows[name] = line.strip()
     return rows
