@@ -87,7 +87,7 @@ def test_real_tree_is_gopath_era(real_tree: Path) -> None:
 def test_load_tree_missing(tmp_path: Path) -> None:
     with pytest.raises(TreeError, match="does not exist") as exc:
         load_tree(tmp_path / "nope")
-    assert exc.value.hint and "inv source" in exc.value.hint
+    assert exc.value.hint and "kbuild source" in exc.value.hint and "inside a Kubernetes tree" in exc.value.hint
 
 
 def test_load_tree_file(tmp_path: Path) -> None:
